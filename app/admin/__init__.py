@@ -1,0 +1,1 @@
+"""Operating the exchange: bootstrap, collections and grants (used by the CLI)."""

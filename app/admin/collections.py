@@ -1,0 +1,55 @@
+"""Creating collections and granting access to them."""
+
+import re
+import uuid
+
+from sqlalchemy import Connection
+
+from app.participants.registry import KINDS, RegistryError
+from app.store import collections as store
+from app.store.collections import CollectionRow, Subject
+from app.store.engine import now_us
+from app.store.participants import get_participant_by_slug
+
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}\Z")
+
+
+def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, public: bool = False,
+                   description: str | None = None) -> CollectionRow:
+    if not _ALIAS.match(alias):
+        raise RegistryError(f"alias {alias!r} must be lower-case letters, digits, '-' and '_'")
+    if store.get_api_root(conn, api_root) is None:
+        raise RegistryError(f"no API root {api_root!r}")
+    if store.find_collection(conn, alias, api_root) is not None:
+        raise RegistryError(f"API root {api_root!r} already has a collection {alias!r}")
+    row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public)
+    store.insert_collection(conn, row, now_us())
+    return row
+
+
+def parse_subject(conn: Connection, text: str) -> Subject:
+    """``SLUG``, ``group:NAME``, ``kind:KIND`` or ``everyone`` (every participant)."""
+    if text == "everyone":
+        return Subject("kind", "*")
+    prefix, sep, value = text.partition(":")
+    if sep and prefix == "group" and value:
+        return Subject("group", value)
+    if sep and prefix == "kind":
+        if value not in KINDS:
+            raise RegistryError(f"kind must be one of {', '.join(KINDS)}, not {value!r}")
+        return Subject("kind", value)
+    if sep:
+        raise RegistryError(f"grant subject {text!r} must be SLUG, group:NAME, kind:KIND or everyone")
+    if get_participant_by_slug(conn, text) is None:
+        raise RegistryError(f"no participant {text!r}")
+    return Subject("participant", text)
+
+
+def grant(conn: Connection, subject_text: str, collection: str, *, read: bool, write: bool) -> tuple[
+        Subject, CollectionRow]:
+    row = store.find_collection(conn, collection)
+    if row is None:
+        raise RegistryError(f"no collection with id or alias {collection!r} (or the alias is ambiguous)")
+    subject = parse_subject(conn, subject_text)
+    store.set_grant(conn, row.id, subject, read, write)
+    return subject, row

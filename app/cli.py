@@ -1,0 +1,203 @@
+"""The ``aisx`` command line. Every command that creates something takes ``--json`` and then prints exactly
+one JSON object on stdout; human messages go to stderr."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from app.admin.collections import add_collection, grant
+from app.config import get_settings
+from app.participants.registry import RegistryError, add_participant, issue_key
+from app.store.engine import write_transaction
+
+app = typer.Typer(help="AISX, the AI Security Exchange (TAXII 2.1).", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+participant_app = typer.Typer(help="Participants (labs, agencies, vendors, operators).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+collection_app = typer.Typer(help="TAXII collections.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(participant_app, name="participant")
+app.add_typer(key_app, name="key")
+app.add_typer(collection_app, name="collection")
+
+err = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+
+
+def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(payload).decode() + "\n")
+    else:
+        err.print(human)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (AISX_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (AISX_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Apply migrations, create what an empty exchange needs, then serve TAXII 2.1."""
+    import uvicorn
+
+    from app.admin.bootstrap import bootstrap
+
+    settings = get_settings()
+    operator = bootstrap()
+    if operator is not None:
+        err.print("[bold]New exchange.[/bold] Operator participant 'admin' created; its API key (shown once):")
+        err.print(f"  key id: {operator.key.key_id}\n  secret: {operator.key.secret}")
+    host, port = host or settings.host, port or settings.port
+    err.print(f"AISX serving TAXII 2.1 on http://{host}:{port}/taxii2/ (database: {_safe_url()})")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                workers=workers or settings.workers, log_level="info", access_log=False)
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from app.store.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    err.print(f"database at head ({_safe_url()})")
+
+
+@participant_app.command("add")
+def participant_add(
+    slug: str,
+    name: Annotated[str, typer.Option(help="Display name of the organisation.")],
+    kind: Annotated[str, typer.Option(help="lab, agency, vendor or operator.")],
+    group: Annotated[list[str] | None, typer.Option(help="A group to join (repeatable).")] = None,
+    sector: Annotated[list[str] | None, typer.Option(help="An industry sector (repeatable).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Admit a participant; it gets a STIX identity and an unlinkable pseudonym identity."""
+    try:
+        with write_transaction() as conn:
+            new = add_participant(conn, slug, name, kind, group or [], sector or [])
+    except RegistryError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"slug": new.slug, "id": new.id, "identity_id": new.identity_id,
+                    "pseudonym_identity_id": new.pseudonym_identity_id},
+          f"participant {new.slug} added (identity {new.identity_id})")
+
+
+@key_app.command("issue")
+def key_issue(
+    slug: str,
+    label: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue an API key; the secret is shown this once and stored only as a hash."""
+    try:
+        with write_transaction() as conn:
+            key = issue_key(conn, slug, label)
+    except RegistryError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"key_id": key.key_id, "secret": key.secret, "participant": slug},
+          f"key id: {key.key_id}\nsecret: {key.secret}\n(store the secret now: it cannot be shown again)")
+
+
+@collection_app.command("add")
+def collection_add(
+    alias: str,
+    title: Annotated[str, typer.Option(help="Human-readable title.")],
+    api_root: Annotated[str | None, typer.Option(help="API root (default: exchange).")] = None,
+    description: Annotated[str | None, typer.Option(help="What the collection holds.")] = None,
+    public: Annotated[bool, typer.Option(help="Readable without credentials (TLP:CLEAR only).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a TAXII collection."""
+    try:
+        with write_transaction() as conn:
+            row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
+                                 public=public, description=description)
+    except RegistryError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public},
+          f"collection {row.alias} created: /taxii2/{row.api_root}/collections/{row.id}/")
+
+
+@app.command("grant")
+def grant_command(
+    subject: Annotated[str, typer.Argument(help="SLUG, group:NAME, kind:KIND or everyone.")],
+    collection: Annotated[str, typer.Argument(help="Collection id or alias.")],
+    read: Annotated[bool, typer.Option("--read/--no-read", help="May read objects.")] = False,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="May add objects.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Grant (or, with neither flag, withdraw) access to a collection."""
+    try:
+        with write_transaction() as conn:
+            who, row = grant(conn, subject, collection, read=read, write=write)
+    except RegistryError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value,
+                    "can_read": read, "can_write": write},
+          f"{who.kind} {who.value} on {row.alias or row.id}: read={read} write={write}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Bundles, envelopes, JSON arrays or JSON lines (.gz ok).")],
+    as_slug: Annotated[str, typer.Option("--as", help="Participant posting the objects.")],
+    collection: Annotated[str, typer.Option(help="Collection id or alias.")],
+    batch: Annotated[int, typer.Option(min=1, max=10000, help="Objects per transaction.")] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bulk-load STIX through the same checks as a TAXII POST, with a progress bar."""
+    from app import ingest as pipeline
+    from app.ingest.files import UnreadableFile, read_objects
+    from app.store.collections import find_collection
+    from app.store.engine import read_connection
+    from app.store.participants import get_participant_by_slug
+
+    with read_connection() as conn:
+        producer = get_participant_by_slug(conn, as_slug)
+        target = find_collection(conn, collection)
+    if producer is None:
+        _fail(f"no participant {as_slug!r}")
+    if target is None:
+        _fail(f"no collection with id or alias {collection!r}")
+    try:
+        objects = [obj for path in files for obj in read_objects(path)]
+    except (OSError, UnreadableFile) as exc:
+        _fail(str(exc))
+    accepted, failures = 0, []
+    unnamed = [i for i, o in enumerate(objects) if not isinstance(o, dict) or not isinstance(o.get("id"), str)]
+    failures += [{"id": None, "index": i, "message": "not a JSON object with a string 'id'"} for i in unnamed]
+    named = [o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)]
+    with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, disable=as_json or not err.is_terminal) as progress:
+        task = progress.add_task("ingest", total=len(named))
+        for start in range(0, len(named), batch):
+            status = pipeline.submit(target, producer.id, named[start:start + batch])
+            accepted += status.success_count
+            failures += orjson.loads(status.failures)
+            progress.advance(task, len(named[start:start + batch]))
+    summary = {"accepted": accepted, "rejected": len(failures), "collection_id": target.id,
+               "failures": failures[:1000]}
+    lines = [f"{accepted} accepted, {len(failures)} rejected into {target.alias or target.id}"]
+    lines += [f"  {f.get('id')}: {f['message']}" for f in failures[:20]]
+    _emit(as_json, summary, "\n".join(lines))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,36 @@
+"""Settings, read once from ``AISX_*`` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AISX_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'aisx.db'}",
+        description="SQLAlchemy URL; SQLite file in the working directory by default.",
+    )
+    feeds_dir: Path = Path("feeds")
+    host: str = "127.0.0.1"
+    port: int = 6100
+    workers: int = 1
+
+    title: str = "AISX — AI Security Exchange"
+    description: str = "TAXII 2.1 exchange for AI-related cyber threat intelligence."
+    contact: str = "operators@aisx.invalid"
+    default_api_root: str = "exchange"
+
+    max_content_length: int = Field(10 * 1024 * 1024, gt=0, description="Largest accepted request body, bytes.")
+    page_default: int = Field(1000, gt=0, description="Objects per page when the client sends no limit.")
+    page_max: int = Field(10000, gt=0, description="Hard maximum page size; larger limits are clamped.")
+    max_filter_values: int = Field(100, gt=0, description="Most comma-separated values in one match[] filter.")
+    db_pool_size: int = 10
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,43 @@
+"""The ASGI application: TAXII routes, health check, and error handling that always answers with a TAXII
+error resource (never a stack trace)."""
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from app import __version__
+from app.store.engine import read_connection
+from app.taxii import errors
+from app.taxii.routes import router as taxii_router
+
+log = logging.getLogger("aisx")
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="AISX — AI Security Exchange",
+        version=__version__,
+        description="TAXII 2.1 server for sharing AI-related cyber threat intelligence.",
+    )
+    app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(Exception, _log_and_answer_500)
+    app.include_router(taxii_router)
+
+    @app.get("/healthz", tags=["operations"], operation_id="get_health")
+    def healthz() -> JSONResponse:
+        with read_connection() as conn:
+            conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return app
+
+
+async def _log_and_answer_500(request, exc):  # type: ignore[no-untyped-def]
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return await errors.unexpected_error_handler(request, exc)

@@ -1,0 +1,87 @@
+"""The per-object checks every submission passes before it is stored: the STIX 2.1 common properties that
+storage and TAXII depend on (type, id, spec_version, created/modified where the type is versioned)."""
+
+import hashlib
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+from app.stix.timestamps import TimestampError, parse_timestamp
+from app.store.objects import Candidate
+
+# STIX 2.1 §6: cyber-observable objects carry no created/modified and are not versioned.
+SCO_TYPES = frozenset({
+    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
+    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
+    "user-account", "windows-registry-key", "x509-certificate", "ai-prompt",
+})
+# Marking definitions have a created but cannot be versioned (STIX 2.1 §7.2.1).
+CREATED_ONLY_TYPES = frozenset({"marking-definition"})
+
+_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
+
+
+class ObjectRejected(ValueError):
+    """The object cannot be stored; the message says what to fix."""
+
+
+def _timestamp(obj: dict[str, Any], prop: str) -> int:
+    value = obj.get(prop)
+    if value is None:
+        raise ObjectRejected(f"'{prop}' is required on a {obj['type']} object")
+    try:
+        return parse_timestamp(value, require_utc=True)
+    except TimestampError as exc:
+        raise ObjectRejected(f"'{prop}': {exc}") from None
+
+
+def _check_id(obj: dict[str, Any]) -> None:
+    prefix, sep, suffix = obj["id"].partition("--")
+    if not sep or prefix != obj["type"]:
+        raise ObjectRejected(f"'id' must be '{obj['type']}--<UUID>', not {obj['id']!r}")
+    try:
+        uuid.UUID(suffix)
+    except ValueError:
+        raise ObjectRejected(f"'id' must end in an RFC 4122 UUID, not {suffix!r}") from None
+    if suffix != suffix.lower() or len(suffix) != 36:
+        raise ObjectRejected(f"'id' must end in a lower-case, hyphenated UUID, not {suffix!r}")
+
+
+def check_common(obj: dict[str, Any]) -> int | None:
+    """Check what storage relies on; returns the version (modified, else created, else None)."""
+    stix_type = obj.get("type")
+    if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
+        raise ObjectRejected(
+            "'type' must be 3-250 characters of lower-case a-z, 0-9 and '-', starting and ending alphanumeric"
+        )
+    if not isinstance(obj.get("id"), str):
+        raise ObjectRejected("'id' is required and must be a string")
+    _check_id(obj)
+    spec_version = obj.get("spec_version")
+    if spec_version is None:
+        raise ObjectRejected("'spec_version' is required; this exchange accepts STIX 2.1 ('2.1')")
+    if spec_version != "2.1":
+        raise ObjectRejected(f"'spec_version' is {spec_version!r}; this exchange accepts STIX 2.1 only")
+    if stix_type in SCO_TYPES:
+        return None
+    created = _timestamp(obj, "created")
+    if stix_type in CREATED_ONLY_TYPES:
+        if "modified" in obj:
+            raise ObjectRejected("a marking-definition cannot be versioned and must not carry 'modified'")
+        return created
+    return _timestamp(obj, "modified")
+
+
+def to_candidate(obj: dict[str, Any]) -> Candidate:
+    """Check ``obj`` and derive the columns stored with it; raises ObjectRejected."""
+    version = check_common(obj)
+    return Candidate(
+        stix_id=obj["id"],
+        type=obj["type"],
+        spec_version=obj["spec_version"],
+        version=version,
+        content_hash=hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest(),
+        raw=orjson.dumps(obj).decode(),
+    )

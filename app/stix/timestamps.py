@@ -1,0 +1,37 @@
+"""RFC 3339 timestamps as integer microseconds since the epoch, and back to TAXII's microsecond form."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+)
+
+
+class TimestampError(ValueError):
+    pass
+
+
+def parse_timestamp(value: str, *, require_utc: bool = False) -> int:
+    """Microseconds since the epoch for an RFC 3339 timestamp; digits past the microsecond are dropped."""
+    match = _RFC3339.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise TimestampError(f"{value!r} is not an RFC 3339 timestamp such as 2025-01-31T12:00:00.000Z")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    if require_utc and not zulu:
+        raise TimestampError(f"{value!r} must be in UTC and end in 'Z'")
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    except ValueError as exc:
+        raise TimestampError(f"{value!r} is not a valid date and time: {exc}") from None
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    if sign:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        moment = moment - offset if sign == "+" else moment + offset
+    return (moment - _EPOCH) // timedelta(microseconds=1) + micros
+
+
+def format_timestamp(micros: int) -> str:
+    """TAXII form: UTC, 'Z', exactly six fractional digits."""
+    return (_EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,71 @@
+"""Database engine, connections and the write transaction.
+
+Writers are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), and
+every write takes its ``date_added`` only once it holds that lock. So date_added order is commit order and an
+``added_after`` poller can never miss an object that committed "in the past"."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+
+from app.config import get_settings
+
+_WRITE_LOCK_KEY = 0x41495358  # "AISX"
+
+
+def now_us() -> int:
+    """The current time as integer microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("aisx_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@lru_cache
+def get_engine() -> Engine:
+    settings = get_settings()
+    return make_engine(settings.database_url, settings.db_pool_size)
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A connection in one read transaction, so a page is one consistent snapshot."""
+    with get_engine().connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def write_transaction() -> Iterator[Connection]:
+    """A transaction holding the exchange-wide write lock; commits on success, rolls back on error."""
+    engine = get_engine()
+    with engine.connect() as raw:
+        conn = raw.execution_options(aisx_write=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_KEY})
+            yield conn

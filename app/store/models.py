@@ -1,0 +1,141 @@
+"""The tables. Timestamps are integer microseconds since the Unix epoch (UTC): exact, sortable and
+identical on SQLite and PostgreSQL."""
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class ExchangeMeta(SQLModel, table=True):
+    """Process-independent facts about this exchange (its own STIX identity, …)."""
+
+    __tablename__ = "exchange_meta"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ApiRoot(SQLModel, table=True):
+    __tablename__ = "api_root"
+    name: str = Field(primary_key=True, max_length=64)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    max_content_length: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Collection(SQLModel, table=True):
+    __tablename__ = "collection"
+    __table_args__ = (UniqueConstraint("api_root", "alias", name="uq_collection_alias"),)
+    id: str = Field(primary_key=True, max_length=36)
+    api_root: str = Field(foreign_key="api_root.name", max_length=64, index=True)
+    alias: str | None = Field(default=None, max_length=100)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    public: bool = Field(default=False)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participant"
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    identity_id: str = Field(max_length=64, unique=True)
+    pseudonym_identity_id: str = Field(max_length=64, unique=True)
+    suspended: bool = Field(default=False)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ParticipantGroup(SQLModel, table=True):
+    __tablename__ = "participant_group"
+    participant_id: int = Field(foreign_key="participant.id", primary_key=True)
+    name: str = Field(max_length=64, primary_key=True, index=True)
+
+
+class ParticipantSector(SQLModel, table=True):
+    __tablename__ = "participant_sector"
+    participant_id: int = Field(foreign_key="participant.id", primary_key=True)
+    sector: str = Field(max_length=64, primary_key=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key. Only a SHA-256 of the secret is kept: the secret is 256 random bits, so a fast hash
+    is as safe as a slow KDF and costs nothing per request."""
+
+    __tablename__ = "api_key"
+    key_id: str = Field(primary_key=True, max_length=64)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    secret_hash: str = Field(max_length=64, unique=True)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class Grant(SQLModel, table=True):
+    """Read/write on a collection for a participant, a group or a kind of participant."""
+
+    __tablename__ = "collection_grant"
+    collection_id: str = Field(foreign_key="collection.id", primary_key=True, max_length=36)
+    subject_kind: str = Field(primary_key=True, max_length=16)  # participant | group | kind
+    subject: str = Field(primary_key=True, max_length=64)
+    can_read: bool = Field(default=False)
+    can_write: bool = Field(default=False)
+
+
+class StixObject(SQLModel, table=True):
+    """One version of one STIX object from one producer, with its JSON text exactly as served."""
+
+    __tablename__ = "stix_object"
+    __table_args__ = (UniqueConstraint("stix_id", "version", "producer_id", name="uq_object_version"),)
+    seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    stix_id: str = Field(max_length=150, index=True)
+    type: str = Field(max_length=100)
+    spec_version: str = Field(max_length=10)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    producer_id: int = Field(foreign_key="participant.id", index=True)
+    content_hash: str = Field(max_length=64)
+    raw: str = Field(sa_column=Column(Text, nullable=False))
+    stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Membership(SQLModel, table=True):
+    """An object version's presence in a collection, with its own date_added. The filter columns are
+    copied from the object so that every list query is answered from this table's indexes."""
+
+    __tablename__ = "membership"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "object_seq", name="uq_membership_object"),
+        Index("ix_membership_page", "collection_id", "date_added", "seq"),
+        Index("ix_membership_stix_id", "collection_id", "stix_id"),
+    )
+    seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    collection_id: str = Field(foreign_key="collection.id", max_length=36)
+    object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), nullable=False))
+    stix_id: str = Field(max_length=150)
+    type: str = Field(max_length=100)
+    spec_version: str = Field(max_length=10)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    producer_id: int = Field(foreign_key="participant.id")
+    date_added: int = Field(sa_column=Column(BigInteger, nullable=False))
+    is_latest: bool = Field(default=True)
+    is_first: bool = Field(default=True)
+
+
+class StatusResource(SQLModel, table=True):
+    """A TAXII status resource; kept in the database so every worker and every restart sees it."""
+
+    __tablename__ = "status_resource"
+    id: str = Field(primary_key=True, max_length=36)
+    api_root: str = Field(max_length=64)
+    collection_id: str = Field(max_length=36)
+    participant_id: int = Field(foreign_key="participant.id")
+    request_timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_count: int
+    success_count: int
+    failure_count: int
+    pending_count: int
+    successes: str = Field(sa_column=Column(Text, nullable=False))
+    failures: str = Field(sa_column=Column(Text, nullable=False))
+    pendings: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,96 @@
+"""Participants, their groups and sectors, and API keys."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select, update
+
+from app.store.models import ApiKey, Participant, ParticipantGroup, ParticipantSector
+
+_participants = Participant.__table__
+_groups = ParticipantGroup.__table__
+_sectors = ParticipantSector.__table__
+_keys = ApiKey.__table__
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    id: int
+    slug: str
+    name: str
+    kind: str
+    identity_id: str
+    pseudonym_identity_id: str
+    suspended: bool
+    groups: tuple[str, ...]
+    sectors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key_id: str
+    participant_id: int
+    secret_hash: str
+    revoked: bool
+
+
+def _with_memberships(conn: Connection, row) -> ParticipantRow:  # type: ignore[no-untyped-def]
+    groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.id)).scalars()
+    sectors = conn.execute(select(_sectors.c.sector).where(_sectors.c.participant_id == row.id)).scalars()
+    return ParticipantRow(row.id, row.slug, row.name, row.kind, row.identity_id, row.pseudonym_identity_id,
+                          row.suspended, tuple(sorted(groups)), tuple(sorted(sectors)))
+
+
+def get_participant(conn: Connection, participant_id: int) -> ParticipantRow | None:
+    row = conn.execute(select(_participants).where(_participants.c.id == participant_id)).first()
+    return _with_memberships(conn, row) if row else None
+
+
+def get_participant_by_slug(conn: Connection, slug: str) -> ParticipantRow | None:
+    row = conn.execute(select(_participants).where(_participants.c.slug == slug)).first()
+    return _with_memberships(conn, row) if row else None
+
+
+def count_participants(conn: Connection) -> int:
+    return len(conn.execute(select(_participants.c.id).limit(1)).all())
+
+
+def insert_participant(
+    conn: Connection, *, slug: str, name: str, kind: str, identity_id: str, pseudonym_identity_id: str,
+    groups: list[str], sectors: list[str], created_at: int,
+) -> int:
+    participant_id = conn.execute(insert(_participants).values(
+        slug=slug, name=name, kind=kind, identity_id=identity_id,
+        pseudonym_identity_id=pseudonym_identity_id, suspended=False, created_at=created_at,
+    ).returning(_participants.c.id)).scalar_one()
+    for group in sorted(set(groups)):
+        conn.execute(insert(_groups).values(participant_id=participant_id, name=group))
+    for sector in sorted(set(sectors)):
+        conn.execute(insert(_sectors).values(participant_id=participant_id, sector=sector))
+    return participant_id
+
+
+def insert_key(conn: Connection, *, key_id: str, participant_id: int, secret_hash: str, label: str | None,
+               created_at: int) -> None:
+    conn.execute(insert(_keys).values(key_id=key_id, participant_id=participant_id, secret_hash=secret_hash,
+                                      label=label, created_at=created_at))
+
+
+def _key(row) -> KeyRow:  # type: ignore[no-untyped-def]
+    return KeyRow(row.key_id, row.participant_id, row.secret_hash, row.revoked_at is not None)
+
+
+def find_key_by_hash(conn: Connection, secret_hash: str) -> KeyRow | None:
+    row = conn.execute(select(_keys).where(_keys.c.secret_hash == secret_hash)).first()
+    return _key(row) if row else None
+
+
+def find_key(conn: Connection, key_id: str) -> KeyRow | None:
+    row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
+    return _key(row) if row else None
+
+
+def revoke_key(conn: Connection, key_id: str, at: int) -> bool:
+    result = conn.execute(
+        update(_keys).where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None)).values(revoked_at=at)
+    )
+    return result.rowcount > 0

@@ -1,0 +1,51 @@
+"""Reading a POSTed envelope: size limit first (without buffering more than allowed), then shape."""
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from app.taxii.errors import TaxiiError
+
+
+async def read_body(request: Request, max_length: int) -> bytes:
+    """The request body, or 413 as soon as it exceeds ``max_length`` (declared or actually sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise TaxiiError(400, "Content-Length must be a non-negative integer.")
+        if int(declared) > max_length:
+            raise _too_large(max_length)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_length:
+            raise _too_large(max_length)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_length: int) -> TaxiiError:
+    return TaxiiError(413, f"The request body exceeds this API root's max_content_length of {max_length} bytes; "
+                      "split the envelope.", details={"max_content_length": max_length})
+
+
+def parse_envelope(body: bytes) -> list[dict[str, Any]]:
+    """The objects of a TAXII 2.1 envelope; 400/422 for anything that is not one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TaxiiError(400, f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise TaxiiError(400, 'The body must be a TAXII envelope: a JSON object {"objects": [...]}.')
+    if data.get("type") == "bundle":
+        raise TaxiiError(422, "This is a STIX bundle; TAXII 2.1 takes an envelope. Send "
+                         '{"objects": [...]} with the bundle\'s objects list.')
+    objects = data.get("objects")
+    if not isinstance(objects, list) or not objects:
+        raise TaxiiError(400, "The envelope must have an 'objects' list with at least one object.")
+    unnamed = [i for i, obj in enumerate(objects) if not isinstance(obj, dict) or not isinstance(obj.get("id"), str)]
+    if unnamed:
+        raise TaxiiError(422, "Every object must be a JSON object with a string 'id'; nothing was stored.",
+                         details={"objects_without_id": unnamed[:100]})
+    return objects

@@ -1,0 +1,91 @@
+"""TAXII error resources (TAXII 2.1 §3.6). Every error leaves as one, with http_status equal to the
+response status and the TAXII media type."""
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.taxii.media import TAXII_MEDIA_TYPE
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+WWW_AUTHENTICATE = 'Bearer realm="aisx", Basic realm="aisx", charset="UTF-8"'
+
+
+class TaxiiError(Exception):
+    """Raise anywhere below a route to answer with a TAXII error resource."""
+
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        *,
+        title: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.status = status
+        self.title = title or _TITLES.get(status, "Error")
+        self.description = description
+        self.details = details
+        self.headers = headers or {}
+
+
+def unauthorized(description: str = "Authentication required: send an API key as Bearer or Basic.") -> TaxiiError:
+    return TaxiiError(401, description, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def error_response(error: TaxiiError) -> Response:
+    body: dict[str, Any] = {
+        "title": error.title,
+        "description": error.description,
+        "http_status": str(error.status),
+    }
+    if error.details:
+        body["details"] = error.details
+    return Response(orjson.dumps(body), status_code=error.status, media_type=TAXII_MEDIA_TYPE,
+                    headers=error.headers)
+
+
+async def taxii_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TaxiiError)
+    return error_response(exc)
+
+
+async def http_exception_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    description = {404: "No such resource.", 405: "This method is not allowed on this resource."}.get(
+        exc.status_code, str(exc.detail)
+    )
+    return error_response(TaxiiError(exc.status_code, description, headers=dict(exc.headers or {})))
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"where": ".".join(str(part) for part in err.get("loc", ())), "problem": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    return error_response(TaxiiError(400, "The request is malformed.", details={"problems": problems}))
+
+
+async def unexpected_error_handler(_request: Request, _exc: Exception) -> Response:
+    return error_response(TaxiiError(500, "The server failed to process this request; it has been logged."))

@@ -1,0 +1,121 @@
+"""URL parameters of the collection endpoints (TAXII 2.1 §3.4): parsed and checked once, so the store
+receives only well-formed values. Anything malformed is a 400 naming the parameter."""
+
+from dataclasses import dataclass, field
+
+from starlette.datastructures import QueryParams
+
+from app.config import get_settings
+from app.stix.timestamps import TimestampError, parse_timestamp
+from app.taxii.cursor import Position, decode_cursor
+from app.taxii.errors import TaxiiError
+
+_KNOWN = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]", "match[spec_version]"}
+_VERSION_WORDS = {"first", "last", "all"}
+
+
+@dataclass(frozen=True)
+class VersionFilter:
+    """match[version]: ``all``, or any of ``first``/``last`` and exact version timestamps."""
+
+    all: bool = False
+    first: bool = False
+    last: bool = True
+    exact: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObjectFilter:
+    added_after: int | None = None
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    spec_versions: tuple[str, ...] = ()
+    versions: VersionFilter = field(default_factory=VersionFilter)
+    limit: int = 1000
+    after: Position | None = None
+
+
+def _single(params: QueryParams, name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise TaxiiError(400, f"'{name}' may occur only once in a request.")
+    return values[0] if values else None
+
+
+def _values(params: QueryParams, name: str) -> tuple[str, ...]:
+    raw = _single(params, name)
+    if raw is None:
+        return ()
+    values = tuple(v for v in raw.split(","))
+    if any(not v for v in values):
+        raise TaxiiError(400, f"'{name}' has an empty value; separate values with single commas.")
+    limit = get_settings().max_filter_values
+    if len(values) > limit:
+        raise TaxiiError(400, f"'{name}' has {len(values)} values; at most {limit} are allowed.")
+    return values
+
+
+def _limit(params: QueryParams) -> int:
+    settings = get_settings()
+    raw = _single(params, "limit")
+    if raw is None:
+        return settings.page_default
+    if not raw.isdigit() or int(raw) < 1:
+        raise TaxiiError(400, f"'limit' must be a positive integer, not {raw!r}.")
+    return min(int(raw), settings.page_max)
+
+
+def _versions(params: QueryParams) -> VersionFilter:
+    values = _values(params, "match[version]")
+    if not values:
+        return VersionFilter()
+    words = {v for v in values if v in _VERSION_WORDS}
+    exact = []
+    for value in values:
+        if value in _VERSION_WORDS:
+            continue
+        try:
+            exact.append(parse_timestamp(value))
+        except TimestampError:
+            raise TaxiiError(
+                400, f"'match[version]' takes first, last, all or a timestamp, not {value!r}."
+            ) from None
+    if "all" in words:
+        return VersionFilter(all=True, last=False)
+    return VersionFilter(first="first" in words, last="last" in words, exact=tuple(exact))
+
+
+def _added_after(params: QueryParams) -> int | None:
+    raw = _single(params, "added_after")
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except TimestampError as exc:
+        raise TaxiiError(400, f"'added_after': {exc}.") from None
+
+
+def cursor_scope(endpoint: str, collection_id: str, params: QueryParams) -> str:
+    """What a ``next`` token is bound to: the endpoint and every filter except limit and next."""
+    kept = sorted((k, v) for k, v in params.multi_items() if k in _KNOWN - {"limit", "next"})
+    return f"{endpoint}|{collection_id}|{kept}"
+
+
+def parse_object_filter(params: QueryParams, scope: str, *, with_matches: bool = True) -> ObjectFilter:
+    """The filters of Get Objects / Manifest / Get an Object / Versions. ``with_matches`` is False for the
+    versions endpoint, which takes only added_after, limit, next and match[spec_version]."""
+    token = _single(params, "next")
+    return ObjectFilter(
+        added_after=_added_after(params),
+        ids=_values(params, "match[id]") if with_matches else (),
+        types=_values(params, "match[type]") if with_matches else (),
+        spec_versions=_values(params, "match[spec_version]"),
+        versions=_versions(params) if with_matches else VersionFilter(all=True, last=False),
+        limit=_limit(params),
+        after=decode_cursor(token, scope) if token is not None else None,
+    )
+
+
+def parse_version_only(params: QueryParams) -> VersionFilter:
+    """match[version] for DELETE, where no other filter applies."""
+    return _versions(params)

@@ -1,0 +1,51 @@
+"""Content negotiation (TAXII 2.1 §1.6.8, §3.1): what a client may Accept and what it may POST."""
+
+from starlette.responses import Response
+
+TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
+STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
+_TAXII = "application/taxii+json"
+
+
+def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    ranges = []
+    for part in header.split(","):
+        pieces = [p.strip() for p in part.split(";")]
+        if not pieces[0]:
+            continue
+        params = {}
+        for param in pieces[1:]:
+            name, _, value = param.partition("=")
+            params[name.strip().lower()] = value.strip().strip('"')
+        ranges.append((pieces[0].lower(), params))
+    return ranges
+
+
+def _is_taxii_21(media: str, params: dict[str, str]) -> bool:
+    """application/taxii+json with version 2.1 or no version (served as the newest, 2.1)."""
+    return media == _TAXII and params.get("version", "2.1") == "2.1"
+
+
+def accepts_taxii(header: str | None) -> bool:
+    """True when the Accept header admits the TAXII 2.1 media type (a missing header admits anything)."""
+    if not header:
+        return True
+    for media, params in _media_ranges(header):
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            quality = 1.0
+        if quality <= 0:
+            continue
+        if media in ("*/*", "application/*") or _is_taxii_21(media, params):
+            return True
+    return False
+
+
+def is_taxii_content(header: str | None) -> bool:
+    ranges = _media_ranges(header or "")
+    return len(ranges) == 1 and _is_taxii_21(*ranges[0])
+
+
+class TaxiiResponse(Response):
+    media_type = TAXII_MEDIA_TYPE
