@@ -201,3 +201,7 @@ def ingest(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

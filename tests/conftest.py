@@ -1,0 +1,46 @@
+"""Shared fixtures: one live server per test module, participants made with the real CLI."""
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import Participant, Server, ThrowawayDatabase, free_port
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = SHARED / "data"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("aisx")
+    database = ThrowawayDatabase(workdir)
+    srv = Server(workdir, free_port(), database).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        database.drop()
+
+
+@pytest.fixture(scope="module")
+def shared_collection(server: Server) -> str:
+    """The id of the bootstrap collection ``shared`` (read/write for every participant)."""
+    with server.client(server.admin_secret) as client:
+        collections = client.get("collections/").json()["collections"]
+    return next(c["id"] for c in collections if c.get("alias") == "shared")
+
+
+@pytest.fixture(scope="module")
+def lab(server: Server) -> Participant:
+    return server.add_participant(f"lab-{next(_counter)}", "lab")
+
+
+@pytest.fixture
+def make_participant(server: Server):  # type: ignore[no-untyped-def]
+    def make(kind: str = "lab", groups: tuple[str, ...] = ()) -> Participant:
+        return server.add_participant(f"{kind}-{next(_counter)}", kind, groups)
+
+    return make
