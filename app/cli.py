@@ -3,16 +3,17 @@ one JSON object on stdout; human messages go to stderr."""
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from app.admin import operations
 from app.admin.collections import add_collection, grant
 from app.config import get_settings
-from app.participants.registry import RegistryError, add_participant, issue_key
+from app.participants.registry import RegistryError
 from app.store.engine import write_transaction
 
 app = typer.Typer(help="AISX, the AI Security Exchange (TAXII 2.1).", no_args_is_help=True,
@@ -27,6 +28,15 @@ app.add_typer(key_app, name="key")
 app.add_typer(collection_app, name="collection")
 
 err = Console(stderr=True)
+
+
+@app.callback()
+def _setup(ctx: typer.Context) -> None:
+    """Every command but serve and db works on a migrated, prepared exchange."""
+    if ctx.invoked_subcommand not in ("serve", "db"):
+        from app.admin.bootstrap import prepare
+
+        prepare()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
@@ -37,7 +47,16 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
         err.print(human)
 
 
-def _fail(message: str) -> None:
+def _operate(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
+    """Run an operator action in a write transaction; registry errors become a clean exit 2."""
+    try:
+        with write_transaction() as conn:
+            return action(conn, None, *args)
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(2)
 
@@ -86,17 +105,13 @@ def participant_add(
     kind: Annotated[str, typer.Option(help="lab, agency, vendor or operator.")],
     group: Annotated[list[str] | None, typer.Option(help="A group to join (repeatable).")] = None,
     sector: Annotated[list[str] | None, typer.Option(help="An industry sector (repeatable).")] = None,
+    identity_id: Annotated[str | None, typer.Option(
+        help="The STIX identity id the organisation already publishes under (default: a new one).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Admit a participant; it gets a STIX identity and an unlinkable pseudonym identity."""
-    try:
-        with write_transaction() as conn:
-            new = add_participant(conn, slug, name, kind, group or [], sector or [])
-    except RegistryError as exc:
-        _fail(str(exc))
-    _emit(as_json, {"slug": new.slug, "id": new.id, "identity_id": new.identity_id,
-                    "pseudonym_identity_id": new.pseudonym_identity_id},
-          f"participant {new.slug} added (identity {new.identity_id})")
+    new = _operate(operations.admit, slug, name, kind, group or [], sector or [], identity_id)
+    _emit(as_json, new, f"participant {slug} added (identity {new['identity_id']})")
 
 
 @key_app.command("issue")
@@ -106,13 +121,85 @@ def key_issue(
     as_json: JsonFlag = False,
 ) -> None:
     """Issue an API key; the secret is shown this once and stored only as a hash."""
+    key = _operate(operations.new_key, slug, label)
+    _emit(as_json, key,
+          f"key id: {key['key_id']}\nsecret: {key['secret']}\n(store the secret now: it cannot be shown again)")
+
+
+@participant_app.command("list")
+def participant_list(as_json: JsonFlag = False) -> None:
+    """List participants with their groups, identities, keys and state."""
+    from app.store import participants as store
+    from app.store.engine import read_connection
+
+    with read_connection() as conn:
+        rows = [operations.participant_view(p, store.list_keys(conn, p.id)) for p in store.list_participants(conn)]
+    lines = [f"{r['slug']:<20} {r['kind']:<9} {'SUSPENDED ' if r['suspended'] else ''}groups={','.join(r['groups'])}"
+             f" keys={sum(not k['revoked'] for k in r['keys'])}" for r in rows]
+    _emit(as_json, {"participants": rows}, "\n".join(lines) or "no participants")
+
+
+@participant_app.command("suspend")
+def participant_suspend(slug: str, as_json: JsonFlag = False) -> None:
+    """Suspend a participant: every key is refused from its next request on."""
+    _emit(as_json, _operate(operations.set_suspended, slug, True), f"participant {slug} suspended")
+
+
+@participant_app.command("reinstate")
+def participant_reinstate(slug: str, as_json: JsonFlag = False) -> None:
+    """Lift a suspension."""
+    _emit(as_json, _operate(operations.set_suspended, slug, False), f"participant {slug} reinstated")
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke a key: refused from its next request on, whichever worker serves it."""
+    _emit(as_json, _operate(operations.revoke, key_id), f"key {key_id} revoked")
+
+
+@app.command("audience")
+def audience(
+    identity: Annotated[list[str] | None, typer.Option(help="Recipient identity id (repeatable).")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="Recipient group (repeatable).")] = None,
+    embargo_until: Annotated[str | None, typer.Option(help="RFC 3339 UTC end of embargo.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mint the exchange-audience marking-definition for a recipient set (same set, same marking)."""
+    from app.stix.markings import AudienceSpec
+    from app.stix.timestamps import TimestampError, parse_timestamp
+
     try:
-        with write_transaction() as conn:
-            key = issue_key(conn, slug, label)
-    except RegistryError as exc:
-        _fail(str(exc))
-    _emit(as_json, {"key_id": key.key_id, "secret": key.secret, "participant": slug},
-          f"key id: {key.key_id}\nsecret: {key.secret}\n(store the secret now: it cannot be shown again)")
+        embargo = parse_timestamp(embargo_until, require_utc=True) if embargo_until else None
+    except TimestampError as exc:
+        _fail(f"--embargo-until: {exc}")
+    if not identity and not group and embargo is None:
+        _fail("name at least one --identity or --group, or an --embargo-until")
+    spec = AudienceSpec(tuple(sorted(set(identity or []))), tuple(sorted(set(group or []))), embargo)
+    marking = _operate(operations.mint, spec)
+    _emit(as_json, marking, f"marking id: {marking['id']}\nreference it in object_marking_refs")
+
+
+@app.command("audit")
+def audit(
+    since: Annotated[str | None, typer.Option(help="RFC 3339 timestamp.")] = None,
+    participant: Annotated[str | None, typer.Option(help="Participant slug.")] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. objects.add, key.revoke, read.amber_red.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the audit trail: writes, deletes, key use, admin actions and reads of AMBER/RED objects."""
+    from app.admin.api import audit_events
+    from app.store.engine import read_connection
+    from app.taxii.errors import TaxiiError
+
+    try:
+        with read_connection() as conn:
+            events = audit_events(conn, since, participant, action, limit)
+    except TaxiiError as exc:
+        _fail(exc.description)
+    lines = [f"{e['at']} {e['participant'] or '-':<16} {e['action']:<20} {e['object_count']:>6} "
+             f"{e['collection_id'] or ''}" for e in events]
+    _emit(as_json, {"events": events}, "\n".join(lines) or "no events")
 
 
 @collection_app.command("add")
@@ -122,13 +209,15 @@ def collection_add(
     api_root: Annotated[str | None, typer.Option(help="API root (default: exchange).")] = None,
     description: Annotated[str | None, typer.Option(help="What the collection holds.")] = None,
     public: Annotated[bool, typer.Option(help="Readable without credentials (TLP:CLEAR only).")] = False,
+    default_group: Annotated[str | None, typer.Option(
+        help="Group that AMBER objects posted without recipients are shared with (frozen per object).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a TAXII collection."""
     try:
         with write_transaction() as conn:
             row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
-                                 public=public, description=description)
+                                 public=public, description=description, default_group=default_group)
     except RegistryError as exc:
         _fail(str(exc))
     _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public},
@@ -165,6 +254,7 @@ def ingest(
     """Bulk-load STIX through the same checks as a TAXII POST, with a progress bar."""
     from app import ingest as pipeline
     from app.ingest.files import UnreadableFile, read_objects
+    from app.sharing.rules import Poster
     from app.store.collections import find_collection
     from app.store.engine import read_connection
     from app.store.participants import get_participant_by_slug
@@ -176,6 +266,7 @@ def ingest(
         _fail(f"no participant {as_slug!r}")
     if target is None:
         _fail(f"no collection with id or alias {collection!r}")
+    poster = Poster(producer.id, producer.identity_id, producer.pseudonym_identity_id)
     try:
         objects = [obj for path in files for obj in read_objects(path)]
     except (OSError, UnreadableFile) as exc:
@@ -188,7 +279,7 @@ def ingest(
                   console=err, disable=as_json or not err.is_terminal) as progress:
         task = progress.add_task("ingest", total=len(named))
         for start in range(0, len(named), batch):
-            status = pipeline.submit(target, producer.id, named[start:start + batch])
+            status = pipeline.submit(target, poster, named[start:start + batch])
             accepted += status.success_count
             failures += orjson.loads(status.failures)
             progress.advance(task, len(named[start:start + batch]))

@@ -2,14 +2,16 @@
 error resource (never a stack trace)."""
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 
 from app import __version__
+from app.admin.api import router as admin_router
 from app.store.engine import read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router
@@ -28,6 +30,15 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(Exception, _log_and_answer_500)
     app.include_router(taxii_router)
+    app.include_router(admin_router)
+
+    @app.get("/schemas/{name}", tags=["operations"], operation_id="get_schema")
+    def schema(name: str) -> FileResponse:
+        """The JSON Schemas of the extensions this exchange defines and enforces."""
+        path = _schemas_dir() / name
+        if not name.endswith(".json") or "/" in name or not path.is_file():
+            raise errors.TaxiiError(404, f"No schema {name!r}.")
+        return FileResponse(path, media_type="application/schema+json")
 
     @app.get("/healthz", tags=["operations"], operation_id="get_health")
     def healthz() -> JSONResponse:
@@ -36,6 +47,12 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _schemas_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    installed = package / "published_schemas"
+    return installed if installed.is_dir() else package.parent / "schemas"
 
 
 async def _log_and_answer_500(request, exc):  # type: ignore[no-untyped-def]

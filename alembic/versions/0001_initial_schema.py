@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 19:25:56.525289
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
@@ -27,6 +27,21 @@ def upgrade() -> None:
     sa.Column('max_content_length', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    op.create_table('audit_event',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('at', sa.BigInteger(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('key_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('collection_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('object_count', sa.Integer(), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_at', ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_event_participant_id'), ['participant_id'], unique=False)
+
     op.create_table('exchange_meta',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
@@ -67,6 +82,7 @@ def upgrade() -> None:
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('public', sa.Boolean(), nullable=False),
+    sa.Column('default_group', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['api_root'], ['api_root.name'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -112,15 +128,21 @@ def upgrade() -> None:
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('spec_version', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
-    sa.Column('producer_id', sa.Integer(), nullable=False),
+    sa.Column('producer_id', sa.Integer(), nullable=True),
     sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('raw', sa.Text(), nullable=False),
     sa.Column('stored_at', sa.BigInteger(), nullable=False),
+    sa.Column('tlp', sa.SmallInteger(), nullable=False),
+    sa.Column('release_at', sa.BigInteger(), nullable=True),
+    sa.Column('has_audience', sa.Boolean(), nullable=False),
+    sa.Column('has_essential_refs', sa.Boolean(), nullable=False),
+    sa.Column('is_latest', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['producer_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('stix_id', 'version', 'producer_id', name='uq_object_version')
     )
     with op.batch_alter_table('stix_object', schema=None) as batch_op:
+        batch_op.create_index('ix_object_latest', ['stix_id', 'is_latest'], unique=False)
         batch_op.create_index(batch_op.f('ix_stix_object_producer_id'), ['producer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_stix_object_stix_id'), ['stix_id'], unique=False)
 
@@ -141,7 +163,7 @@ def upgrade() -> None:
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('spec_version', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
-    sa.Column('producer_id', sa.Integer(), nullable=False),
+    sa.Column('producer_id', sa.Integer(), nullable=True),
     sa.Column('date_added', sa.BigInteger(), nullable=False),
     sa.Column('is_latest', sa.Boolean(), nullable=False),
     sa.Column('is_first', sa.Boolean(), nullable=False),
@@ -155,11 +177,34 @@ def upgrade() -> None:
         batch_op.create_index('ix_membership_page', ['collection_id', 'date_added', 'seq'], unique=False)
         batch_op.create_index('ix_membership_stix_id', ['collection_id', 'stix_id'], unique=False)
 
+    op.create_table('object_audience',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('object_seq', sa.BigInteger(), nullable=False),
+    sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('group_name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['object_seq'], ['stix_object.seq'], ),
+    sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('object_audience', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_object_audience_object_seq'), ['object_seq'], unique=False)
+
+    op.create_table('object_ref',
+    sa.Column('object_seq', sa.BigInteger(), nullable=False),
+    sa.Column('ref_id', sqlmodel.sql.sqltypes.AutoString(length=150), nullable=False),
+    sa.ForeignKeyConstraint(['object_seq'], ['stix_object.seq'], ),
+    sa.PrimaryKeyConstraint('object_seq', 'ref_id')
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('object_ref')
+    with op.batch_alter_table('object_audience', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_object_audience_object_seq'))
+
+    op.drop_table('object_audience')
     with op.batch_alter_table('membership', schema=None) as batch_op:
         batch_op.drop_index('ix_membership_stix_id')
         batch_op.drop_index('ix_membership_page')
@@ -169,6 +214,7 @@ def downgrade() -> None:
     with op.batch_alter_table('stix_object', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stix_object_stix_id'))
         batch_op.drop_index(batch_op.f('ix_stix_object_producer_id'))
+        batch_op.drop_index('ix_object_latest')
 
     op.drop_table('stix_object')
     op.drop_table('status_resource')
@@ -187,5 +233,10 @@ def downgrade() -> None:
     op.drop_table('api_key')
     op.drop_table('participant')
     op.drop_table('exchange_meta')
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_event_participant_id'))
+        batch_op.drop_index('ix_audit_at')
+
+    op.drop_table('audit_event')
     op.drop_table('api_root')
     # ### end Alembic commands ###

@@ -6,11 +6,18 @@ from app.admin.collections import add_collection
 from app.config import get_settings
 from app.participants.keys import NewKey
 from app.participants.registry import add_participant, issue_key
+from app.sharing.exchange import publish_definitions
 from app.store import collections as collection_store
 from app.store.collections import Subject
 from app.store.engine import write_transaction
 from app.store.migrate import upgrade_to_head
 from app.store.participants import count_participants
+
+_STANDARD_COLLECTIONS = (
+    ("shared", "Shared exchange collection", "Read and write for every participant.", True),
+    ("directory", "Participant directory",
+     "The STIX identities of the exchange's participants, for naming recipients. Read-only.", False),
+)
 
 
 @dataclass(frozen=True)
@@ -19,18 +26,28 @@ class FirstOperator:
     key: NewKey
 
 
-def bootstrap() -> FirstOperator | None:
-    """Migrate, then create what an empty exchange needs. Returns the operator key if one was made."""
+def prepare() -> None:
+    """Migrate, then create what every exchange has: the default API root, the ``shared`` and ``directory``
+    collections, and the exchange's definitions in every collection. Idempotent."""
     upgrade_to_head()
     settings = get_settings()
+    root = settings.default_api_root
     with write_transaction() as conn:
-        collection_store.ensure_api_root(conn, settings.default_api_root, "AISX exchange",
-                                         "Default API root of the AI Security Exchange.",
+        collection_store.ensure_api_root(conn, root, "AISX exchange", "Default API root of the AI Security Exchange.",
                                          settings.max_content_length)
-        if collection_store.find_collection(conn, "shared", settings.default_api_root) is None:
-            shared = add_collection(conn, "shared", "Shared exchange collection", settings.default_api_root,
-                                    description="Read and write for every participant.")
-            collection_store.set_grant(conn, shared.id, Subject("kind", "*"), True, True)
+        for alias, title, description, write in _STANDARD_COLLECTIONS:
+            if collection_store.find_collection(conn, alias, root) is None:
+                row = add_collection(conn, alias, title, root, description=description)
+                collection_store.set_grant(conn, row.id, Subject("kind", "*"), True, write)
+        for api_root in collection_store.list_api_roots(conn):
+            for row in collection_store.list_collections(conn, api_root.name):
+                publish_definitions(conn, row.id)
+
+
+def bootstrap() -> FirstOperator | None:
+    """``prepare``, then an operator ``admin`` if there is no participant yet; returns its key once."""
+    prepare()
+    with write_transaction() as conn:
         if count_participants(conn):
             return None
         add_participant(conn, "admin", "Exchange operator", "operator")

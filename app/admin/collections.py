@@ -5,7 +5,8 @@ import uuid
 
 from sqlalchemy import Connection
 
-from app.participants.registry import KINDS, RegistryError
+from app.participants.registry import KINDS, NotFound, RegistryError
+from app.sharing.exchange import publish_definitions
 from app.store import collections as store
 from app.store.collections import CollectionRow, Subject
 from app.store.engine import now_us
@@ -15,15 +16,19 @@ _ALIAS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}\Z")
 
 
 def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, public: bool = False,
-                   description: str | None = None) -> CollectionRow:
+                   description: str | None = None, default_group: str | None = None) -> CollectionRow:
+    """A new collection, already holding the exchange's definitions (TLP, extensions) for its readers."""
     if not _ALIAS.match(alias):
         raise RegistryError(f"alias {alias!r} must be lower-case letters, digits, '-' and '_'")
     if store.get_api_root(conn, api_root) is None:
-        raise RegistryError(f"no API root {api_root!r}")
+        raise NotFound(f"no API root {api_root!r}")
     if store.find_collection(conn, alias, api_root) is not None:
         raise RegistryError(f"API root {api_root!r} already has a collection {alias!r}")
-    row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public)
+    if public and default_group:
+        raise RegistryError("a public collection holds TLP:CLEAR only and cannot have a default AMBER group")
+    row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public, default_group)
     store.insert_collection(conn, row, now_us())
+    publish_definitions(conn, row.id)
     return row
 
 
@@ -41,7 +46,7 @@ def parse_subject(conn: Connection, text: str) -> Subject:
     if sep:
         raise RegistryError(f"grant subject {text!r} must be SLUG, group:NAME, kind:KIND or everyone")
     if get_participant_by_slug(conn, text) is None:
-        raise RegistryError(f"no participant {text!r}")
+        raise NotFound(f"no participant {text!r}")
     return Subject("participant", text)
 
 
@@ -49,7 +54,7 @@ def grant(conn: Connection, subject_text: str, collection: str, *, read: bool, w
         Subject, CollectionRow]:
     row = store.find_collection(conn, collection)
     if row is None:
-        raise RegistryError(f"no collection with id or alias {collection!r} (or the alias is ambiguous)")
+        raise NotFound(f"no collection with id or alias {collection!r} (or the alias is ambiguous)")
     subject = parse_subject(conn, subject_text)
     store.set_grant(conn, row.id, subject, read, write)
     return subject, row

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from app.audit import note_key_use
 from app.participants.keys import hash_secret
 from app.store import participants as store
 from app.store.collections import Subject
@@ -70,6 +71,7 @@ def resolve_caller(header: str | None) -> Caller | None:
         participant = store.get_participant(conn, key.participant_id)
     if participant is None or participant.suspended:
         raise unauthorized("This participant is suspended; contact the exchange operators.")
+    note_key_use(participant.id, key.key_id)
     return Caller(participant.id, participant.slug, participant.kind, participant.groups,
                   participant.identity_id, participant.pseudonym_identity_id, key.key_id)
 

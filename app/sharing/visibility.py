@@ -1,14 +1,112 @@
 """The one visibility predicate: which stored object versions a reader may see.
 
-Every read path (objects, an object, versions, manifest, match[id], pagination headers) filters its rows with
-``visible_to(reader)`` and nothing else, so a sharing rule lives here and only here. It is SQL over the
-membership row ``m`` and the object row ``o`` of ``app.store.objects``."""
+Every read path (objects, an object, versions, manifest, match[id], pagination headers, deletes) filters its
+rows with ``visible_to`` and nothing else, so each sharing rule lives here and only here. It is SQL over the
+membership row ``m`` and object row ``o`` of ``app.store.objects``, evaluated inside the query — never a scan
+in Python, and never served as a superuser.
 
-from sqlalchemy import ColumnElement, true
+A version is visible when all of these hold:
+1. it has entered the collection (date_added ≤ now; embargoed versions enter when the embargo ends);
+2. its audience admits the reader (TLP, recipients, producer — see ``_audience_admits``);
+3. the newest version from the same producer admits the reader too (else tightening a marking in a new
+   version would leave the old ones readable);
+4. for a relationship or sighting: every endpoint the exchange holds is visible by 2-3 as well;
+5. in a public collection: it is TLP:CLEAR;
+6. for an observable held identically by several producers: no earlier visible copy was already served."""
+
+import time
+
+from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select, true
 
 from app.participants.auth import Caller
+from app.stix.checks import SCO_TYPES
+from app.stix.markings import Tlp
+from app.store.models import ObjectAudience, ObjectRef, StixObject
+from app.store.objects import m, o
+
+_audience = ObjectAudience.__table__
+_refs = ObjectRef.__table__
+_objects = StixObject.__table__
 
 
-def visible_to(reader: Caller | None) -> ColumnElement[bool]:
-    """Collection-level access is checked before any row is read; object-level rules add to this clause."""
-    return true()
+def _released(obj: Table, now: int) -> ColumnElement[bool]:
+    return or_(obj.c.release_at.is_(None), obj.c.release_at <= now)
+
+
+def _listed(obj: Table, reader: Caller) -> ColumnElement[bool]:
+    recipient = _audience.alias()
+    named = recipient.c.participant_id == reader.participant_id
+    if reader.groups:
+        named = or_(named, recipient.c.group_name.in_(reader.groups))
+    return exists(select(recipient.c.id).where(recipient.c.object_seq == obj.c.seq, named))
+
+
+def _audience_admits(obj: Table, reader: Caller | None, now: int) -> ColumnElement[bool]:
+    """TLP and recipients, for one object version (no collection involved).
+
+    CLEAR → everyone; GREEN → every participant (only the recipients, if it names some); AMBER, AMBER+STRICT
+    and RED → the named recipients (a collection default group is frozen in as one); the producer always.
+    Nobody, the producer included, sees a version before its embargo ends."""
+    if reader is None:
+        return and_(obj.c.tlp == int(Tlp.CLEAR), _released(obj, now))
+    listed = _listed(obj, reader)
+    by_tlp = or_(
+        obj.c.tlp == int(Tlp.CLEAR),
+        and_(obj.c.tlp == int(Tlp.GREEN), or_(not_(obj.c.has_audience), listed)),
+        and_(obj.c.tlp >= int(Tlp.AMBER), listed),
+    )
+    return and_(_released(obj, now), or_(obj.c.producer_id == reader.participant_id, by_tlp))
+
+
+def _object_visible(obj: Table, reader: Caller | None, now: int) -> ColumnElement[bool]:
+    """Rules 2 and 3: this version and the producer's newest version both admit the reader."""
+    newest = _objects.alias()
+    newest_admits = exists(select(newest.c.seq).where(
+        newest.c.stix_id == obj.c.stix_id,
+        newest.c.producer_id.is_not_distinct_from(obj.c.producer_id),
+        newest.c.is_latest,
+        _audience_admits(newest, reader, now),
+    ))
+    return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_admits))
+
+
+def _endpoints_visible(reader: Caller | None, now: int) -> ColumnElement[bool]:
+    """Rule 4: no essential reference points at an object the exchange holds but the reader cannot see."""
+    ref = _refs.alias()
+    held, seen = _objects.alias(), _objects.alias()
+    hidden_endpoint = exists(select(ref.c.ref_id).where(
+        ref.c.object_seq == o.c.seq,
+        exists(select(held.c.seq).where(held.c.stix_id == ref.c.ref_id)),
+        not_(exists(select(seen.c.seq).where(
+            seen.c.stix_id == ref.c.ref_id, seen.c.is_latest, _audience_admits(seen, reader, now)))),
+    ))
+    return or_(not_(o.c.has_essential_refs), not_(hidden_endpoint))
+
+
+def _first_identical_copy(reader: Caller | None, now: int) -> ColumnElement[bool]:
+    """Rule 6: serve an observable's identical copies from several producers once."""
+    earlier_m, earlier_o = m.element.alias(), _objects.alias()
+    duplicate_seen = exists(select(earlier_m.c.seq).select_from(
+        earlier_m.join(earlier_o, earlier_o.c.seq == earlier_m.c.object_seq)
+    ).where(
+        earlier_m.c.collection_id == m.c.collection_id,
+        earlier_m.c.stix_id == m.c.stix_id,
+        earlier_m.c.seq < m.c.seq,
+        earlier_o.c.content_hash == o.c.content_hash,
+        earlier_o.c.producer_id.is_distinct_from(o.c.producer_id),
+        _audience_admits(earlier_o, reader, now),
+    ))
+    return or_(m.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
+
+
+def visible_to(reader: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
+    """The clause every read query applies to its membership rows."""
+    now = time.time_ns() // 1000
+    return and_(
+        m.c.date_added <= now,
+        _object_visible(o, reader, now),
+        _endpoints_visible(reader, now),
+        o.c.tlp == int(Tlp.CLEAR) if public_collection else true(),
+        _first_identical_copy(reader, now),
+    )
+

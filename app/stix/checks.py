@@ -4,12 +4,12 @@ storage and TAXII depend on (type, id, spec_version, created/modified where the 
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from app.stix.timestamps import TimestampError, parse_timestamp
-from app.store.objects import Candidate
 
 # STIX 2.1 §6: cyber-observable objects carry no created/modified and are not versioned.
 SCO_TYPES = frozenset({
@@ -25,6 +25,23 @@ _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
 
 class ObjectRejected(ValueError):
     """The object cannot be stored; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class CheckedObject:
+    """An object that passed the checks, with the columns the store indexes."""
+
+    obj: dict[str, Any]
+    stix_id: str
+    type: str
+    spec_version: str
+    version: int | None  # None for objects with neither modified nor created (most SCOs)
+    content_hash: str
+    raw: str
+
+    @property
+    def is_sco(self) -> bool:
+        return self.type in SCO_TYPES
 
 
 def _timestamp(obj: dict[str, Any], prop: str) -> int:
@@ -74,10 +91,11 @@ def check_common(obj: dict[str, Any]) -> int | None:
     return _timestamp(obj, "modified")
 
 
-def to_candidate(obj: dict[str, Any]) -> Candidate:
+def check_object(obj: dict[str, Any]) -> CheckedObject:
     """Check ``obj`` and derive the columns stored with it; raises ObjectRejected."""
     version = check_common(obj)
-    return Candidate(
+    return CheckedObject(
+        obj=obj,
         stix_id=obj["id"],
         type=obj["type"],
         spec_version=obj["spec_version"],

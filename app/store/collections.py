@@ -28,6 +28,7 @@ class CollectionRow:
     title: str
     description: str | None
     public: bool
+    default_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def ensure_api_root(conn: Connection, name: str, title: str, description: str | 
 
 
 def _collection(row) -> CollectionRow:  # type: ignore[no-untyped-def]
-    return CollectionRow(row.id, row.api_root, row.alias, row.title, row.description, row.public)
+    return CollectionRow(row.id, row.api_root, row.alias, row.title, row.description, row.public, row.default_group)
 
 
 def list_collections(conn: Connection, api_root: str) -> list[CollectionRow]:
@@ -83,7 +84,7 @@ def find_collection(conn: Connection, id_or_alias: str, api_root: str | None = N
 def insert_collection(conn: Connection, row: CollectionRow, created_at: int) -> None:
     conn.execute(insert(_collections).values(
         id=row.id, api_root=row.api_root, alias=row.alias, title=row.title, description=row.description,
-        public=row.public, created_at=created_at,
+        public=row.public, default_group=row.default_group, created_at=created_at,
     ))
 
 

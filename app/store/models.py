@@ -1,7 +1,7 @@
 """The tables. Timestamps are integer microseconds since the Unix epoch (UTC): exact, sortable and
 identical on SQLite and PostgreSQL."""
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
@@ -33,6 +33,7 @@ class Collection(SQLModel, table=True):
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, sa_column=Column(Text))
     public: bool = Field(default=False)
+    default_group: str | None = Field(default=None, max_length=64)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -85,19 +86,64 @@ class Grant(SQLModel, table=True):
 
 
 class StixObject(SQLModel, table=True):
-    """One version of one STIX object from one producer, with its JSON text exactly as served."""
+    """One version of one STIX object from one producer, with its JSON text exactly as served, and the
+    audience computed once at write time (TLP level, release time, recipients in ``object_audience``).
+
+    ``producer_id`` is NULL for objects the exchange itself publishes (TLP definitions, the directory)."""
 
     __tablename__ = "stix_object"
-    __table_args__ = (UniqueConstraint("stix_id", "version", "producer_id", name="uq_object_version"),)
+    __table_args__ = (
+        UniqueConstraint("stix_id", "version", "producer_id", name="uq_object_version"),
+        Index("ix_object_latest", "stix_id", "is_latest"),
+    )
     seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     stix_id: str = Field(max_length=150, index=True)
     type: str = Field(max_length=100)
     spec_version: str = Field(max_length=10)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
-    producer_id: int = Field(foreign_key="participant.id", index=True)
+    producer_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     content_hash: str = Field(max_length=64)
     raw: str = Field(sa_column=Column(Text, nullable=False))
     stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tlp: int = Field(sa_column=Column(SmallInteger, nullable=False))  # 0 clear … 4 red
+    release_at: int | None = Field(default=None, sa_column=Column(BigInteger))  # embargo end
+    has_audience: bool = Field(default=False)  # named recipients narrow the TLP audience
+    has_essential_refs: bool = Field(default=False)  # a relationship or sighting: see object_ref
+    is_latest: bool = Field(default=True)  # newest version from this producer, across the store
+
+
+class ObjectAudience(SQLModel, table=True):
+    """A named recipient of an object version: a participant or a group (frozen at write time)."""
+
+    __tablename__ = "object_audience"
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), nullable=False,
+                                             index=True))
+    participant_id: int | None = Field(default=None, foreign_key="participant.id")
+    group_name: str | None = Field(default=None, max_length=64)
+
+
+class ObjectRef(SQLModel, table=True):
+    """An essential reference (relationship source/target, sighting_of_ref): hidden endpoints hide the object."""
+
+    __tablename__ = "object_ref"
+    object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), primary_key=True))
+    ref_id: str = Field(max_length=150, primary_key=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: writes, deletes, key use, admin actions, reads of AMBER/RED objects."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    participant_id: int | None = Field(default=None, index=True)
+    key_id: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=40)
+    collection_id: str | None = Field(default=None, max_length=36)
+    object_count: int = Field(default=0)
+    detail: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Membership(SQLModel, table=True):
@@ -117,7 +163,7 @@ class Membership(SQLModel, table=True):
     type: str = Field(max_length=100)
     spec_version: str = Field(max_length=10)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
-    producer_id: int = Field(foreign_key="participant.id")
+    producer_id: int | None = Field(default=None, foreign_key="participant.id")
     date_added: int = Field(sa_column=Column(BigInteger, nullable=False))
     is_latest: bool = Field(default=True)
     is_first: bool = Field(default=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Row,
     and_,
     bindparam,
     delete,
@@ -21,7 +22,10 @@ from sqlalchemy import (
     update,
 )
 
-from app.store.models import ExchangeMeta, Membership, StixObject
+from app.sharing.rules import Audience
+from app.stix.markings import Tlp
+from app.stix.timestamps import format_timestamp
+from app.store.models import ExchangeMeta, Membership, ObjectAudience, ObjectRef, StixObject
 from app.taxii.cursor import Position
 from app.taxii.filters import ObjectFilter, VersionFilter
 
@@ -30,6 +34,8 @@ o = StixObject.__table__.alias("o")
 _membership = Membership.__table__
 _objects = StixObject.__table__
 _meta = ExchangeMeta.__table__
+_audience = ObjectAudience.__table__
+_refs = ObjectRef.__table__
 _CLOCK_KEY = "date_added_clock"
 
 
@@ -38,7 +44,7 @@ ALL_VERSIONS = VersionFilter(all=True, last=False)
 
 @dataclass(frozen=True)
 class Candidate:
-    """An object that passed validation, with the columns the store indexes."""
+    """An object that passed validation, with the columns the store indexes and its decided audience."""
 
     stix_id: str
     type: str
@@ -46,6 +52,8 @@ class Candidate:
     version: int | None  # None for objects with neither modified nor created (most SCOs)
     content_hash: str
     raw: str
+    is_sco: bool
+    audience: Audience
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class PageRow:
     date_added: int
     stix_id: str
     version: int
+    tlp: int
     raw: str | None
 
 
@@ -96,7 +105,7 @@ def page(
     with_raw: bool = True,
 ) -> tuple[list[PageRow], bool]:
     """One page of membership rows in (date_added, seq) order, and whether more follow."""
-    columns = [m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.raw if with_raw else None]
+    columns = [m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else None]
     query = (
         select(*[c for c in columns if c is not None])
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
@@ -117,77 +126,132 @@ def page(
     query = query.order_by(m.c.date_added, m.c.seq).limit(flt.limit + 1)
     rows = conn.execute(query).all()
     more = len(rows) > flt.limit
-    return [PageRow(r[0], r[1], r[2], r[3], r[4] if with_raw else None) for r in rows[: flt.limit]], more
+    return [PageRow(r[0], r[1], r[2], r[3], r[4], r[5] if with_raw else None) for r in rows[: flt.limit]], more
 
 
-def object_exists(conn: Connection, collection_id: str, stix_id: str, visible: ColumnElement[bool]) -> bool:
+def latest_raw(conn: Connection, stix_ids: Sequence[str]) -> dict[str, str]:
+    """The stored text of the newest version of each id (any producer) — for resolving marking references."""
+    if not stix_ids:
+        return {}
+    rows = conn.execute(select(_objects.c.stix_id, _objects.c.raw).where(
+        _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.is_latest), {"ids": list(stix_ids)})
+    return {stix_id: raw for stix_id, raw in rows}
+
+
+def stored_hashes(conn: Connection, stix_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(id, content hash) of every stored version of these ids."""
+    if not stix_ids:
+        return set()
+    rows = conn.execute(select(_objects.c.stix_id, _objects.c.content_hash).where(
+        _objects.c.stix_id.in_(bindparam("ids", expanding=True))), {"ids": list(set(stix_ids))})
+    return {(stix_id, content_hash) for stix_id, content_hash in rows}
+
+
+def visible_producers(conn: Connection, collection_id: str, stix_id: str, visible: ColumnElement[bool]) -> set[
+        int | None]:
+    """Producers of the versions of one object the reader can see in a collection (empty: it looks absent)."""
     query = (
-        select(m.c.seq)
-        .select_from(m.join(o, o.c.seq == m.c.object_seq))
-        .where(m.c.collection_id == collection_id, m.c.stix_id == stix_id, visible)
-        .limit(1)
+        select(m.c.producer_id).select_from(m.join(o, o.c.seq == m.c.object_seq))
+        .where(m.c.collection_id == collection_id, m.c.stix_id == stix_id, visible).distinct()
     )
-    return conn.execute(query).first() is not None
+    return set(conn.execute(query).scalars())
 
 
 # ---------------------------------------------------------------- writes
 
 
-def _existing_versions(conn: Connection, ids: Sequence[str]) -> dict[tuple[str, int | None, int], tuple]:
-    rows = conn.execute(
+def _existing_versions(conn: Connection, ids: Sequence[str]) -> list[Row]:
+    return list(conn.execute(
         select(_objects.c.seq, _objects.c.stix_id, _objects.c.version, _objects.c.producer_id,
-               _objects.c.content_hash).where(_objects.c.stix_id.in_(ids))
-    ).all()
-    return {(r.stix_id, r.version, r.producer_id): (r.seq, r.content_hash) for r in rows}
+               _objects.c.content_hash, _objects.c.tlp).where(_objects.c.stix_id.in_(bindparam("ids", expanding=True))),
+        {"ids": list(ids)},
+    ))
 
 
 def add_objects(
-    conn: Connection, collection_id: str, producer_id: int, candidates: Sequence[Candidate], now: int
+    conn: Connection, collection_id: str | None, producer_id: int | None, candidates: Sequence[Candidate], now: int
 ) -> list[StoreOutcome]:
-    """Store each candidate (unless an identical copy exists) and add it to the collection, all at ``now``.
+    """Store each candidate (unless an identical copy exists) and add it to the collection (if one is given).
 
-    An identical re-post is a success (TAXII §5.5); a different payload under an existing version from the
-    same producer is a conflict and leaves the stored copy untouched."""
+    Ownership: the first producer of an id owns it; only the owner adds versions (SCOs excepted: one copy per
+    producer). An identical re-post is a success (TAXII §5.5) — also by a non-owner, who may however add
+    someone else's object to another collection only if it is TLP:CLEAR. A different payload under an
+    existing version is a conflict and leaves the stored copy untouched."""
     existing = _existing_versions(conn, list({c.stix_id for c in candidates}))
-    first_seen = {(sid, prod): version for sid, version, prod in existing}
-    # Each slot is an existing object seq, None for a failure, or -1-i for new_rows[i] (seq not known yet).
+    by_key = {(r.stix_id, r.version, r.producer_id): r for r in existing}
+    owners = {r.stix_id: r.producer_id for r in sorted(existing, key=lambda r: r.seq)}
+    first_seen = {(r.stix_id, r.producer_id): r.version for r in existing}
+    in_collection = _members(conn, collection_id, [r.seq for r in existing])
     outcomes: list[StoreOutcome] = []
-    object_seqs: list[int | None] = []
+    # Each slot is an object seq to add to the collection, None for none, or -1-i for new_rows[i].
+    slots: list[int | None] = []
     new_rows: list[dict] = []
-    pending: dict[tuple[str, int, int], tuple[int, str]] = {}
+    new_candidates: list[Candidate] = []
+    pending: dict[tuple[str, int, int | None], tuple[int, str]] = {}
     for cand in candidates:
         version = cand.version
-        if version is None:  # unversioned: one copy per producer, its version the first time it arrived
+        if version is None:  # unversioned: its version is the first time this producer's copy arrived
             version = first_seen.get((cand.stix_id, producer_id), now)
-        key = (cand.stix_id, version, producer_id)
-        known = existing.get(key) or pending.get(key)
-        if known is not None:
-            seq, content_hash = known
-            if content_hash != cand.content_hash:
-                outcomes.append(StoreOutcome(version, _conflict_message(cand, version)))
-                object_seqs.append(None)
-                continue
-            outcomes.append(StoreOutcome(version))
-            object_seqs.append(seq)
+        owner = owners.get(cand.stix_id, producer_id)
+        if owner != producer_id and not cand.is_sco:
+            slot, error = _foreign_repost(cand, version, by_key.get((cand.stix_id, version, owner)), in_collection)
+            outcomes.append(StoreOutcome(version, error))
+            slots.append(slot)
             continue
+        key = (cand.stix_id, version, producer_id)
+        known = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
+        if known is not None:
+            same = known[1] == cand.content_hash
+            outcomes.append(StoreOutcome(version, None if same else _conflict_message(cand, version)))
+            slots.append(known[0] if same else None)
+            continue
+        owners.setdefault(cand.stix_id, producer_id)
         pending[key] = (-1 - len(new_rows), cand.content_hash)
-        new_rows.append({
-            "stix_id": cand.stix_id, "type": cand.type, "spec_version": cand.spec_version, "version": version,
-            "producer_id": producer_id, "content_hash": cand.content_hash, "raw": cand.raw, "stored_at": now,
-        })
+        new_rows.append(_object_row(cand, version, producer_id, now))
+        new_candidates.append(cand)
         outcomes.append(StoreOutcome(version))
-        object_seqs.append(-len(new_rows))
-    new_seqs = _insert_objects(conn, new_rows)
-    resolved = [
-        None if seq is None else (new_seqs[-seq - 1] if seq < 0 else seq) for seq in object_seqs
-    ]
-    _add_memberships(conn, collection_id, candidates, outcomes, resolved, producer_id, now)
+        slots.append(-len(new_rows))
+    new_seqs = _insert_objects(conn, new_rows, new_candidates)
+    resolved = [None if s is None else (new_seqs[-s - 1] if s < 0 else s) for s in slots]
+    if collection_id is not None:
+        _add_memberships(conn, collection_id, candidates, outcomes, resolved, now)
     return outcomes
 
 
-def _conflict_message(cand: Candidate, version: int) -> str:
-    from app.stix.timestamps import format_timestamp
+def _members(conn: Connection, collection_id: str | None, object_seqs: list[int]) -> set[int]:
+    if not object_seqs or collection_id is None:
+        return set()
+    return set(conn.execute(
+        select(_membership.c.object_seq).where(
+            _membership.c.collection_id == collection_id,
+            _membership.c.object_seq.in_(bindparam("seqs", expanding=True)),
+        ), {"seqs": object_seqs}
+    ).scalars())
 
+
+def _foreign_repost(cand: Candidate, version: int, owned: Row | None, in_collection: set[int]) -> tuple[
+        int | None, str | None]:
+    """A non-owner posting an owned id: fine only as an identical copy, and across collections only if CLEAR."""
+    if owned is None or owned.content_hash != cand.content_hash:
+        return None, (f"{cand.stix_id} belongs to another participant: only its creator may post versions of it "
+                      "(STIX 2.1 §3.6). Reference it instead, or create your own object with a new id.")
+    if owned.seq in in_collection or owned.tlp == Tlp.CLEAR or owned.producer_id is None:
+        return owned.seq, None  # the exchange's own objects (definitions, minted markings) travel freely
+    return None, (f"{cand.stix_id} belongs to another participant and is not TLP:CLEAR, so only its creator may "
+                  "add it to another collection.")
+
+
+def _object_row(cand: Candidate, version: int, producer_id: int | None, now: int) -> dict:
+    audience = cand.audience
+    return {
+        "stix_id": cand.stix_id, "type": cand.type, "spec_version": cand.spec_version, "version": version,
+        "producer_id": producer_id, "content_hash": cand.content_hash, "raw": cand.raw, "stored_at": now,
+        "tlp": int(audience.tlp), "release_at": audience.release_at, "has_audience": audience.has_recipients,
+        "has_essential_refs": bool(audience.essential_refs), "is_latest": False,
+    }
+
+
+def _conflict_message(cand: Candidate, version: int) -> str:
     what = "version " + format_timestamp(version) if cand.version is not None else "unversioned object"
     return (
         f"{cand.stix_id} {what} is already stored with different content; STIX requires every copy of a "
@@ -195,11 +259,38 @@ def _conflict_message(cand: Candidate, version: int) -> str:
     )
 
 
-def _insert_objects(conn: Connection, rows: list[dict]) -> list[int]:
+def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Candidate]) -> list[int]:
+    """Insert new object versions with their recipients and essential references; returns their seqs."""
     if not rows:
         return []
     result = conn.execute(insert(_objects).returning(_objects.c.seq, sort_by_parameter_order=True), rows)
-    return [r[0] for r in result.all()]
+    seqs = [r[0] for r in result.all()]
+    audience_rows, ref_rows = [], []
+    for seq, cand in zip(seqs, candidates, strict=True):
+        audience_rows += [{"object_seq": seq, "participant_id": p, "group_name": None}
+                          for p in sorted(cand.audience.participants)]
+        audience_rows += [{"object_seq": seq, "participant_id": None, "group_name": g}
+                          for g in sorted(cand.audience.groups)]
+        ref_rows += [{"object_seq": seq, "ref_id": ref} for ref in sorted(set(cand.audience.essential_refs))]
+    if audience_rows:
+        conn.execute(insert(_audience), audience_rows)
+    if ref_rows:
+        conn.execute(insert(_refs), ref_rows)
+    _refresh_latest_objects(conn, list({r["stix_id"] for r in rows}))
+    return seqs
+
+
+def _refresh_latest_objects(conn: Connection, stix_ids: list[str]) -> None:
+    """Recompute stix_object.is_latest (newest version per producer, across the store) for these ids."""
+    peers = _objects.alias("peers")
+    newest = select(func.max(peers.c.version)).where(
+        peers.c.stix_id == _objects.c.stix_id, peers.c.producer_id.is_not_distinct_from(_objects.c.producer_id)
+    ).scalar_subquery()
+    conn.execute(
+        update(_objects).where(_objects.c.stix_id.in_(bindparam("ids", expanding=True)))
+        .values(is_latest=_objects.c.version == newest),
+        {"ids": stix_ids},
+    )
 
 
 def _add_memberships(
@@ -208,30 +299,36 @@ def _add_memberships(
     candidates: Sequence[Candidate],
     outcomes: Sequence[StoreOutcome],
     object_seqs: Sequence[int | None],
-    producer_id: int,
     now: int,
 ) -> None:
-    wanted = {seq: (cand, out) for cand, out, seq in zip(candidates, outcomes, object_seqs, strict=True)
-              if seq is not None}
+    wanted = {seq: cand for cand, out, seq in zip(candidates, outcomes, object_seqs, strict=True)
+              if seq is not None and out.error is None}
     if not wanted:
         return
-    present = set(conn.execute(
-        select(_membership.c.object_seq).where(
-            _membership.c.collection_id == collection_id, _membership.c.object_seq.in_(list(wanted))
-        )
-    ).scalars())
-    rows = [
-        {"collection_id": collection_id, "object_seq": seq, "stix_id": cand.stix_id, "type": cand.type,
-         "spec_version": cand.spec_version, "version": out.version, "producer_id": producer_id,
-         "is_latest": False, "is_first": False}
-        for seq, (cand, out) in wanted.items() if seq not in present
-    ]
-    if rows:
-        first = allocate_dates(conn, len(rows), now)
-        for offset, row in enumerate(rows):
-            row["date_added"] = first + offset
-        conn.execute(insert(_membership), rows)
-        refresh_version_flags(conn, collection_id, list({r["stix_id"] for r in rows}))
+    present = _members(conn, collection_id, list(wanted))
+    fresh = [seq for seq in wanted if seq not in present]
+    if fresh:
+        add_to_collection(conn, collection_id, fresh, now)
+
+
+def add_to_collection(conn: Connection, collection_id: str, object_seqs: list[int], now: int) -> None:
+    """Add stored object versions to a collection. Each gets its own date_added; an embargoed one gets the
+    moment its embargo ends, so it enters the collection — for every reader — only then."""
+    rows = conn.execute(
+        select(_objects.c.seq, _objects.c.stix_id, _objects.c.type, _objects.c.spec_version, _objects.c.version,
+               _objects.c.producer_id, _objects.c.release_at)
+        .where(_objects.c.seq.in_(bindparam("seqs", expanding=True))), {"seqs": object_seqs}
+    ).all()
+    order = {seq: i for i, seq in enumerate(object_seqs)}
+    rows = sorted(rows, key=lambda r: order[r.seq])
+    first = allocate_dates(conn, len(rows), now)
+    conn.execute(insert(_membership), [
+        {"collection_id": collection_id, "object_seq": r.seq, "stix_id": r.stix_id, "type": r.type,
+         "spec_version": r.spec_version, "version": r.version, "producer_id": r.producer_id,
+         "date_added": max(first + i, (r.release_at or 0) + i), "is_latest": False, "is_first": False}
+        for i, r in enumerate(rows)
+    ])
+    refresh_version_flags(conn, collection_id, list({r.stix_id for r in rows}))
 
 
 def allocate_dates(conn: Connection, count: int, now: int) -> int:
@@ -257,7 +354,7 @@ def refresh_version_flags(conn: Connection, collection_id: str, stix_ids: Sequen
     same_object = and_(
         peers.c.collection_id == _membership.c.collection_id,
         peers.c.stix_id == _membership.c.stix_id,
-        peers.c.producer_id == _membership.c.producer_id,
+        peers.c.producer_id.is_not_distinct_from(_membership.c.producer_id),
     )
     newest = select(func.max(peers.c.version)).where(same_object).scalar_subquery()
     oldest = select(func.min(peers.c.version)).where(same_object).scalar_subquery()
@@ -271,11 +368,13 @@ def refresh_version_flags(conn: Connection, collection_id: str, stix_ids: Sequen
 
 
 def remove_from_collection(
-    conn: Connection, collection_id: str, stix_id: str, versions: VersionFilter, visible: ColumnElement[bool]
+    conn: Connection, collection_id: str, stix_id: str, versions: VersionFilter, visible: ColumnElement[bool],
+    producer_id: int,
 ) -> int:
-    """Remove the matching visible versions of one object from a collection; returns how many went."""
+    """Remove the matching visible versions of one producer's object from a collection; returns how many."""
     doomed = select(m.c.seq).select_from(m.join(o, o.c.seq == m.c.object_seq)).where(
-        m.c.collection_id == collection_id, m.c.stix_id == stix_id, visible, _version_clause(versions)
+        m.c.collection_id == collection_id, m.c.stix_id == stix_id, m.c.producer_id == producer_id, visible,
+        _version_clause(versions),
     )
     seqs = list(conn.execute(doomed).scalars())
     if seqs:

@@ -94,3 +94,29 @@ def revoke_key(conn: Connection, key_id: str, at: int) -> bool:
         update(_keys).where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None)).values(revoked_at=at)
     )
     return result.rowcount > 0
+
+
+def directory(conn: Connection) -> tuple[dict[str, int], frozenset[str]]:
+    """Every nameable recipient: identity ids (real and pseudonym) → participant id, and all group names."""
+    identities: dict[str, int] = {}
+    for pid, real, pseudonym in conn.execute(
+            select(_participants.c.id, _participants.c.identity_id, _participants.c.pseudonym_identity_id)):
+        identities[real] = identities[pseudonym] = pid
+    groups = frozenset(conn.execute(select(_groups.c.name).distinct()).scalars())
+    return identities, groups
+
+
+def list_participants(conn: Connection) -> list[ParticipantRow]:
+    rows = conn.execute(select(_participants).order_by(_participants.c.id)).all()
+    return [_with_memberships(conn, row) for row in rows]
+
+
+def set_suspended(conn: Connection, slug: str, suspended: bool) -> bool:
+    result = conn.execute(update(_participants).where(_participants.c.slug == slug).values(suspended=suspended))
+    return result.rowcount > 0
+
+
+def list_keys(conn: Connection, participant_id: int) -> list[dict]:
+    rows = conn.execute(select(_keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at)
+                        .where(_keys.c.participant_id == participant_id).order_by(_keys.c.created_at))
+    return [dict(r._mapping) for r in rows]

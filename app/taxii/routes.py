@@ -8,9 +8,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app import ingest
+from app.audit import note_sensitive_read, record
 from app.participants.auth import Caller, optional_caller, require_caller
 from app.sharing.access import Access, access_for, access_map, require_delete, require_read, require_write
+from app.sharing.rules import Poster
 from app.sharing.visibility import visible_to
+from app.stix.markings import Tlp
 from app.store import collections as collection_store
 from app.store import objects as object_store
 from app.store.collections import ApiRootRow, CollectionRow
@@ -115,13 +118,15 @@ def _read_page(
         caller.participant_id if caller else "-")
     flt = parse_object_filter(request.query_params, scope, with_matches=with_matches)
     with read_connection() as conn:
-        _, access = _collection(conn, api_root, collection_id, caller)
+        collection, access = _collection(conn, api_root, collection_id, caller)
         require_read(access, caller)
-        rows, more = object_store.page(conn, collection_id, flt, visible_to(caller), stix_id=stix_id,
-                                       with_raw=with_raw)
-        if stix_id is not None and not rows and not object_store.object_exists(
-                conn, collection_id, stix_id, visible_to(caller)):
+        visible = visible_to(caller, public_collection=collection.public)
+        rows, more = object_store.page(conn, collection_id, flt, visible, stix_id=stix_id, with_raw=with_raw)
+        if stix_id is not None and not rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
+    sensitive = sum(1 for r in rows if r.tlp >= Tlp.AMBER)
+    if sensitive and caller is not None:
+        note_sensitive_read(caller.participant_id, caller.key_id, collection_id, sensitive)
     token = encode_cursor(Position(rows[-1].date_added, rows[-1].seq), scope) if more else None
     return rows, more, token, flt
 
@@ -158,7 +163,8 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
         raise TaxiiError(415, f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, not {content_type or 'nothing'}.")
     objects = parse_envelope(await read_body(request, max_length))
     assert caller is not None
-    status = await run_in_threadpool(ingest.submit, collection, caller.participant_id, objects)
+    poster = Poster(caller.participant_id, caller.identity_id, caller.pseudonym_identity_id)
+    status = await run_in_threadpool(ingest.submit, collection, poster, objects, caller.key_id)
     return _json(resources.status(status), status_code=202)
 
 
@@ -177,13 +183,21 @@ def delete_object(request: Request, api_root: str, collection_id: str, object_id
     params = request.query_params
     versions = parse_version_only(params) if "match[version]" in params else None
     with read_connection() as conn:
-        _, access = _collection(conn, api_root, collection_id, caller)
+        collection, access = _collection(conn, api_root, collection_id, caller)
     require_delete(access, caller)
+    visible = visible_to(caller, public_collection=collection.public)
     with write_transaction() as conn:
+        producers = object_store.visible_producers(conn, collection_id, object_id, visible)
+        if not producers:
+            raise TaxiiError(404, f"No object {object_id} in this collection, or you cannot see it.")
+        if caller.participant_id not in producers:
+            raise TaxiiError(403, "You can see this object but only its creator may delete it.")
         removed = object_store.remove_from_collection(
-            conn, collection_id, object_id, versions or object_store.ALL_VERSIONS, visible_to(caller))
-    if not removed:
-        raise TaxiiError(404, f"No object {object_id} (in the requested versions) in this collection.")
+            conn, collection_id, object_id, versions or object_store.ALL_VERSIONS, visible, caller.participant_id)
+        if not removed:
+            raise TaxiiError(404, f"No version of {object_id} matches match[version].")
+        record(conn, "objects.delete", participant_id=caller.participant_id, key_id=caller.key_id,
+               collection_id=collection_id, object_count=removed, detail={"id": object_id})
     return _json(b"{}")
 
 

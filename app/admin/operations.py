@@ -1,0 +1,73 @@
+"""Operator actions shared by the admin HTTP API and the CLI. Each runs in the caller's write transaction
+and records an audit event there."""
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.audit import record
+from app.participants.registry import NotFound, RegistryError, add_participant, issue_key
+from app.sharing.exchange import mint_audience_marking, publish
+from app.sharing.rules import Audience, Directory
+from app.stix.checks import ObjectRejected
+from app.stix.markings import AudienceSpec, Tlp
+from app.store import participants as store
+from app.store.engine import now_us
+from app.store.objects import stored_hashes
+
+
+def participant_view(row: store.ParticipantRow, keys: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "slug": row.slug, "id": row.id, "name": row.name, "kind": row.kind, "groups": list(row.groups),
+        "sectors": list(row.sectors), "identity_id": row.identity_id,
+        "pseudonym_identity_id": row.pseudonym_identity_id, "suspended": row.suspended,
+    }
+    if keys is not None:
+        view["keys"] = [{"key_id": k["key_id"], "label": k["label"], "revoked": k["revoked_at"] is not None}
+                        for k in keys]
+    return view
+
+
+def admit(conn: Connection, actor: int | None, slug: str, name: str, kind: str, groups: list[str],
+          sectors: list[str], identity_id: str | None = None) -> dict[str, Any]:
+    new = add_participant(conn, slug, name, kind, groups, sectors, identity_id)
+    record(conn, "participant.add", participant_id=actor, detail={"slug": slug, "kind": kind})
+    return {"slug": new.slug, "id": new.id, "identity_id": new.identity_id,
+            "pseudonym_identity_id": new.pseudonym_identity_id}
+
+
+def new_key(conn: Connection, actor: int | None, slug: str, label: str | None) -> dict[str, str]:
+    key = issue_key(conn, slug, label)
+    record(conn, "key.issue", participant_id=actor, key_id=key.key_id, detail={"slug": slug})
+    return {"key_id": key.key_id, "secret": key.secret, "participant": slug}
+
+
+def set_suspended(conn: Connection, actor: int | None, slug: str, suspended: bool) -> dict[str, Any]:
+    if not store.set_suspended(conn, slug, suspended):
+        raise NotFound(f"no participant {slug!r}")
+    record(conn, "participant.suspend" if suspended else "participant.reinstate", participant_id=actor,
+           detail={"slug": slug})
+    row = store.get_participant_by_slug(conn, slug)
+    assert row is not None
+    return participant_view(row)
+
+
+def revoke(conn: Connection, actor: int | None, key_id: str) -> dict[str, Any]:
+    if not store.revoke_key(conn, key_id, now_us()):
+        raise NotFound(f"no active key {key_id!r}")
+    record(conn, "key.revoke", participant_id=actor, key_id=key_id)
+    return {"key_id": key_id, "revoked": True}
+
+
+def mint(conn: Connection, actor: int | None, spec: AudienceSpec) -> dict[str, Any]:
+    """Mint (or find) the exchange-audience marking for a recipient set and store it as the exchange's."""
+    identities, groups = store.directory(conn)
+    try:
+        marking = mint_audience_marking(conn, spec, Directory(identities, groups))
+    except ObjectRejected as exc:
+        raise RegistryError(str(exc)) from None
+    if not stored_hashes(conn, [marking["id"]]):
+        recipients = frozenset(identities[i] for i in spec.identities)
+        publish(conn, None, [marking], Audience(Tlp.AMBER, None, recipients, frozenset(spec.groups)))
+    record(conn, "audience.mint", participant_id=actor, detail={"marking_id": marking["id"]})
+    return marking

@@ -1,0 +1,128 @@
+"""Write-time sharing rules (DESIGN.md decision 4): who a submitted object may reach, decided once and
+stored with it. Pure functions over plain data; the pipeline supplies what they need to look up."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.stix.checks import ObjectRejected
+from app.stix.markings import (
+    AUDIENCE_EXTENSION_ID,
+    TLP_BY_ID,
+    AudienceSpec,
+    MarkingError,
+    Tlp,
+    audience_spec,
+    effective_tlp,
+    marking_refs,
+)
+
+ESSENTIAL_REFS = {"relationship": ("source_ref", "target_ref"), "sighting": ("sighting_of_ref",)}
+
+
+@dataclass(frozen=True)
+class Poster:
+    participant_id: int
+    identity_id: str
+    pseudonym_identity_id: str
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Who can be named as a recipient: identity ids (real or pseudonym) → participant id, and groups."""
+
+    identities: Mapping[str, int]
+    groups: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Target:
+    public: bool
+    default_group: str | None
+
+
+@dataclass(frozen=True)
+class Audience:
+    """An object version's stored audience."""
+
+    tlp: Tlp
+    release_at: int | None = None
+    participants: frozenset[int] = frozenset()
+    groups: frozenset[str] = frozenset()
+    essential_refs: tuple[str, ...] = field(default=())
+
+    @property
+    def has_recipients(self) -> bool:
+        return bool(self.participants or self.groups)
+
+
+def check_creator(obj: dict[str, Any], poster: Poster) -> None:
+    creator = obj.get("created_by_ref")
+    if creator is None or creator in (poster.identity_id, poster.pseudonym_identity_id):
+        return
+    raise ObjectRejected(
+        f"'created_by_ref' is {creator!r}, which is not you: omit it, or use your identity "
+        f"{poster.identity_id} or your pseudonym {poster.pseudonym_identity_id} (impersonation is refused)"
+    )
+
+
+def _recipients(spec: AudienceSpec, directory: Directory) -> tuple[frozenset[int], frozenset[str]]:
+    unknown = [i for i in spec.identities if i not in directory.identities]
+    if unknown:
+        raise ObjectRejected(f"recipient_identities names no participant of this exchange: {', '.join(unknown)} "
+                             "(see the directory collection)")
+    missing = [g for g in spec.groups if g not in directory.groups]
+    if missing:
+        raise ObjectRejected(f"recipient_groups names unknown groups: {', '.join(missing)}")
+    return frozenset(directory.identities[i] for i in spec.identities), frozenset(spec.groups)
+
+
+def decide_audience(
+    obj: dict[str, Any],
+    poster: Poster,
+    target: Target,
+    directory: Directory,
+    audience_marking: Callable[[str], AudienceSpec | None],
+) -> Audience:
+    """The audience of ``obj`` posted by ``poster`` into ``target``; raises ObjectRejected with the reason."""
+    check_creator(obj, poster)
+    own_spec = _own_audience_spec(obj)
+    if own_spec is not None:  # an audience marking-definition is seen by the people it names
+        participants, groups = _recipients(own_spec, directory)
+        return Audience(Tlp.AMBER, None, participants | {poster.participant_id}, groups)
+    tlp = effective_tlp(obj)
+    if tlp is None:
+        raise ObjectRejected(
+            "no TLP marking: add a TLP 2.0 marking-definition id to 'object_marking_refs' (e.g. TLP:GREEN "
+            "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb); the exchange never adds one"
+        )
+    specs = [s for s in (audience_marking(r) for r in marking_refs(obj) if r not in TLP_BY_ID) if s is not None]
+    if len(specs) > 1:
+        raise ObjectRejected("more than one exchange-audience marking; reference exactly one")
+    spec = specs[0] if specs else AudienceSpec()
+    participants, groups = _recipients(spec, directory)
+    if target.public and tlp != Tlp.CLEAR:
+        raise ObjectRejected(f"this collection is public and accepts TLP:CLEAR only, not {tlp.label}")
+    if tlp == Tlp.CLEAR and spec.has_recipients:
+        raise ObjectRejected("TLP:CLEAR cannot carry recipients: it is for everyone. Use TLP:GREEN or stricter")
+    if tlp == Tlp.RED and not spec.has_recipients:
+        raise ObjectRejected("TLP:RED needs named recipients: reference an exchange-audience marking "
+                             f"({AUDIENCE_EXTENSION_ID}) with recipient_identities or recipient_groups")
+    if tlp in (Tlp.AMBER, Tlp.AMBER_STRICT) and not spec.has_recipients:
+        if target.default_group is None:
+            raise ObjectRejected(f"{tlp.label} needs named recipients (an exchange-audience marking) in a "
+                                 "collection without a default group")
+        groups = frozenset({target.default_group})  # frozen now: later config changes do not re-scope it
+    refs = tuple(obj[p] for p in ESSENTIAL_REFS.get(obj["type"], ()) if isinstance(obj.get(p), str))
+    return Audience(tlp, spec.embargo_until, participants, groups, refs)
+
+
+def _own_audience_spec(obj: dict[str, Any]) -> AudienceSpec | None:
+    try:
+        spec = audience_spec(obj)
+    except MarkingError as exc:
+        raise ObjectRejected(str(exc)) from None
+    if spec is not None and obj.get("created_by_ref") is not None:
+        raise ObjectRejected("an exchange-audience marking-definition posted by a participant must not have "
+                             "'created_by_ref' (it would identify you); or ask the exchange to mint one")
+    return spec
