@@ -211,16 +211,20 @@ def collection_add(
     public: Annotated[bool, typer.Option(help="Readable without credentials (TLP:CLEAR only).")] = False,
     default_group: Annotated[str | None, typer.Option(
         help="Group that AMBER objects posted without recipients are shared with (frozen per object).")] = None,
+    lenient: Annotated[bool, typer.Option(
+        help="Accept objects that break a STIX MUST, recording warnings (default: strict, reject them).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a TAXII collection."""
     try:
         with write_transaction() as conn:
             row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
-                                 public=public, description=description, default_group=default_group)
+                                 public=public, description=description, default_group=default_group,
+                                 lenient=lenient)
     except RegistryError as exc:
         _fail(str(exc))
-    _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public},
+    _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
+                    "validation": row.validation},
           f"collection {row.alias} created: /taxii2/{row.api_root}/collections/{row.id}/")
 
 

@@ -83,6 +83,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('public', sa.Boolean(), nullable=False),
     sa.Column('default_group', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('validation', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['api_root'], ['api_root.name'], ),
     sa.PrimaryKeyConstraint('id'),

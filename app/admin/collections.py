@@ -16,7 +16,8 @@ _ALIAS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}\Z")
 
 
 def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, public: bool = False,
-                   description: str | None = None, default_group: str | None = None) -> CollectionRow:
+                   description: str | None = None, default_group: str | None = None,
+                   lenient: bool = False) -> CollectionRow:
     """A new collection, already holding the exchange's definitions (TLP, extensions) for its readers."""
     if not _ALIAS.match(alias):
         raise RegistryError(f"alias {alias!r} must be lower-case letters, digits, '-' and '_'")
@@ -26,7 +27,8 @@ def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, p
         raise RegistryError(f"API root {api_root!r} already has a collection {alias!r}")
     if public and default_group:
         raise RegistryError("a public collection holds TLP:CLEAR only and cannot have a default AMBER group")
-    row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public, default_group)
+    row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public, default_group,
+                        "lenient" if lenient else "strict")
     store.insert_collection(conn, row, now_us())
     publish_definitions(conn, row.id)
     return row

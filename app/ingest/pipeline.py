@@ -4,6 +4,7 @@ the status resource and the audit event with them.
 One bad object never sinks the envelope: it becomes a failure with a message the producer can act on."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,8 +12,10 @@ import orjson
 from app.audit import record
 from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
 from app.stix.checks import CheckedObject, ObjectRejected, check_object
+from app.stix.findings import Finding
 from app.stix.markings import TLP_BY_ID, AudienceSpec, MarkingError, Tlp, audience_spec, marking_refs
 from app.stix.timestamps import format_timestamp
+from app.stix.validate import validate
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.engine import now_us, read_connection, write_transaction
@@ -22,6 +25,11 @@ from app.store.status import StatusRow, insert_status
 
 # Identical re-posts of stored objects keep the stored audience; this placeholder is never stored.
 _REPOST = Audience(Tlp.RED)
+
+
+def _describe(findings: list[Finding], most: int = 5) -> str:
+    text = "; ".join(str(f) for f in findings[:most])
+    return text + (f"; and {len(findings) - most} more" if len(findings) > most else "")
 
 
 def _claimed_version(obj: dict[str, Any]) -> str:
@@ -55,45 +63,63 @@ class _AudienceMarkings:
         return self._specs.get(marking_id)
 
 
+@dataclass
+class _Entry:
+    """One object's line in the status resource."""
+
+    id: str
+    version: str
+    ok: bool = False
+    message: str | None = None
+
+    def as_status(self) -> dict[str, str]:
+        detail = {"id": self.id, "version": self.version}
+        if self.message:
+            detail["message"] = self.message
+        return detail
+
+
 def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, Any]],
            key_id: str | None = None) -> StatusRow:
     """Ingest ``objects`` (each a dict with a string id) into ``collection`` as ``poster``."""
     request_timestamp = now_us()
-    entries: list[dict[str, str] | None] = []
-    checked: list[CheckedObject] = []
-    for obj in objects:
+    entries = [_Entry(obj["id"], _claimed_version(obj)) for obj in objects]
+    checked: list[tuple[int, CheckedObject]] = []
+    for index, obj in enumerate(objects):
         try:
-            checked.append(check_object(obj))
-            entries.append(None)
+            item = check_object(obj)
+            findings = validate(obj)
+            if findings and collection.validation == "strict":
+                raise ObjectRejected(_describe(findings))
         except ObjectRejected as exc:
-            entries.append({"id": obj["id"], "version": _claimed_version(obj), "message": str(exc)})
-    markings = _AudienceMarkings(checked)
+            entries[index].message = str(exc)
+            continue
+        if findings:
+            entries[index].message = "accepted with warnings: " + _describe(findings)
+        checked.append((index, item))
+    markings = _AudienceMarkings([item for _, item in checked])
     with read_connection() as conn:
         identities, groups = directory(conn)
-        stored = object_store.stored_hashes(conn, [c.stix_id for c in checked if not c.is_sco])
+        stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco])
     people, target = Directory(identities, groups), Target(collection.public, collection.default_group)
-    candidates: list[Candidate] = []
-    slots = iter(i for i, e in enumerate(entries) if e is None)
-    placed: list[int] = []
-    for item in checked:
-        index = next(slots)
+    placed: list[tuple[int, Candidate]] = []
+    for index, item in checked:
         if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
-            candidates.append(_candidate(item, _REPOST))
-            placed.append(index)
+            placed.append((index, _candidate(item, _REPOST)))
             continue
         try:
             audience = decide_audience(item.obj, poster, target, people, markings)
         except ObjectRejected as exc:
-            entries[index] = {"id": item.stix_id, "version": _claimed_version(item.obj), "message": str(exc)}
+            entries[index].message = str(exc)
             continue
-        candidates.append(_candidate(item, audience))
-        placed.append(index)
+        placed.append((index, _candidate(item, audience)))
     with write_transaction() as conn:
-        outcomes = object_store.add_objects(conn, collection.id, poster.participant_id, candidates, now_us())
-        for index, cand, outcome in zip(placed, candidates, outcomes, strict=True):
-            entries[index] = {"id": cand.stix_id, "version": format_timestamp(outcome.version)}
-            if outcome.error:
-                entries[index]["message"] = outcome.error
+        outcomes = object_store.add_objects(conn, collection.id, poster.participant_id,
+                                            [cand for _, cand in placed], now_us())
+        for (index, _), outcome in zip(placed, outcomes, strict=True):
+            entries[index].version = format_timestamp(outcome.version)
+            entries[index].ok = outcome.error is None
+            entries[index].message = outcome.error or entries[index].message
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
@@ -108,9 +134,9 @@ def _candidate(item: CheckedObject, audience: Audience) -> Candidate:
 
 
 def _status(collection: CollectionRow, producer_id: int, request_timestamp: int,
-            entries: list[dict[str, str] | None]) -> StatusRow:
-    successes = [e for e in entries if e and "message" not in e]
-    failures = [e for e in entries if e and "message" in e]
+            entries: list[_Entry]) -> StatusRow:
+    successes = [e.as_status() for e in entries if e.ok]
+    failures = [e.as_status() for e in entries if not e.ok]
     return StatusRow(
         id=str(uuid.uuid4()), api_root=collection.api_root, collection_id=collection.id,
         participant_id=producer_id, request_timestamp=request_timestamp, total_count=len(entries),

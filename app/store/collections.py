@@ -29,6 +29,7 @@ class CollectionRow:
     description: str | None
     public: bool
     default_group: str | None = None
+    validation: str = "strict"  # strict: reject any STIX MUST violation; lenient: accept and warn
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def ensure_api_root(conn: Connection, name: str, title: str, description: str | 
 
 
 def _collection(row) -> CollectionRow:  # type: ignore[no-untyped-def]
-    return CollectionRow(row.id, row.api_root, row.alias, row.title, row.description, row.public, row.default_group)
+    return CollectionRow(row.id, row.api_root, row.alias, row.title, row.description, row.public, row.default_group,
+                         row.validation)
 
 
 def list_collections(conn: Connection, api_root: str) -> list[CollectionRow]:
@@ -84,7 +86,8 @@ def find_collection(conn: Connection, id_or_alias: str, api_root: str | None = N
 def insert_collection(conn: Connection, row: CollectionRow, created_at: int) -> None:
     conn.execute(insert(_collections).values(
         id=row.id, api_root=row.api_root, alias=row.alias, title=row.title, description=row.description,
-        public=row.public, default_group=row.default_group, created_at=created_at,
+        public=row.public, default_group=row.default_group, validation=row.validation,
+        created_at=created_at,
     ))
 
 

@@ -34,6 +34,7 @@ class Collection(SQLModel, table=True):
     description: str | None = Field(default=None, sa_column=Column(Text))
     public: bool = Field(default=False)
     default_group: str | None = Field(default=None, max_length=64)
+    validation: str = Field(default="strict", max_length=8)  # strict | lenient
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
