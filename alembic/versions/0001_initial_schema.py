@@ -142,11 +142,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('stix_id', 'version', 'producer_id', name='uq_object_version')
     )
-    with op.batch_alter_table('stix_object', schema=None) as batch_op:
-        batch_op.create_index('ix_object_latest', ['stix_id', 'is_latest'], unique=False)
-        batch_op.create_index(batch_op.f('ix_stix_object_producer_id'), ['producer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_stix_object_stix_id'), ['stix_id'], unique=False)
-
     op.create_table('collection_grant',
     sa.Column('collection_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('subject_kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -212,11 +207,6 @@ def downgrade() -> None:
 
     op.drop_table('membership')
     op.drop_table('collection_grant')
-    with op.batch_alter_table('stix_object', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_stix_object_stix_id'))
-        batch_op.drop_index(batch_op.f('ix_stix_object_producer_id'))
-        batch_op.drop_index('ix_object_latest')
-
     op.drop_table('stix_object')
     op.drop_table('status_resource')
     op.drop_table('participant_sector')

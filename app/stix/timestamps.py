@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
@@ -15,7 +16,15 @@ class TimestampError(ValueError):
 
 def parse_timestamp(value: str, *, require_utc: bool = False) -> int:
     """Microseconds since the epoch for an RFC 3339 timestamp; digits past the microsecond are dropped."""
-    match = _RFC3339.match(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        raise TimestampError(f"{value!r} is not an RFC 3339 timestamp such as 2025-01-31T12:00:00.000Z")
+    return _parse(value, require_utc)
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str, require_utc: bool) -> int:
+    """Cached: in STIX content created, modified and valid_from are often one and the same string."""
+    match = _RFC3339.match(value)
     if match is None:
         raise TimestampError(f"{value!r} is not an RFC 3339 timestamp such as 2025-01-31T12:00:00.000Z")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()

@@ -94,15 +94,15 @@ class StixObject(SQLModel, table=True):
 
     __tablename__ = "stix_object"
     __table_args__ = (
+        # Also serves every lookup by stix_id: no separate index needed.
         UniqueConstraint("stix_id", "version", "producer_id", name="uq_object_version"),
-        Index("ix_object_latest", "stix_id", "is_latest"),
     )
     seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    stix_id: str = Field(max_length=150, index=True)
+    stix_id: str = Field(max_length=150)
     type: str = Field(max_length=100)
     spec_version: str = Field(max_length=10)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
-    producer_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    producer_id: int | None = Field(default=None, foreign_key="participant.id")
     content_hash: str = Field(max_length=64)
     raw: str = Field(sa_column=Column(Text, nullable=False))
     stored_at: int = Field(sa_column=Column(BigInteger, nullable=False))
