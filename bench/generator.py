@@ -15,8 +15,15 @@ TLP = {
     "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
 _SDO_KINDS = ("attack-pattern", "malware", "tool", "infrastructure", "campaign", "intrusion-set", "vulnerability")
-_NAMES = ("prompt injection via retrieved page", "pickle-backdoored checkpoint", "abused inference API account",
-          "malicious MCP server", "weight exfiltration relay", "jailbreak prompt kit", "poisoned dataset mirror")
+_NAMES = (
+    "prompt injection via retrieved page",
+    "pickle-backdoored checkpoint",
+    "abused inference API account",
+    "malicious MCP server",
+    "weight exfiltration relay",
+    "jailbreak prompt kit",
+    "poisoned dataset mirror",
+)
 
 
 def _ts(rng: random.Random, base: int = 1_750_000_000) -> str:
@@ -47,10 +54,16 @@ def _sco(rng: random.Random) -> dict[str, Any]:
     elif kind == "url":
         value = {"value": f"https://inject{rng.randrange(10**6)}.example.org/p"}
     else:
-        value = {"hashes": {"SHA-256": hashlib.sha256(str(rng.random()).encode()).hexdigest()},
-                 "name": f"model-{rng.randrange(10**5)}.safetensors"}
-    return {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-            **value}
+        value = {
+            "hashes": {"SHA-256": hashlib.sha256(str(rng.random()).encode()).hexdigest()},
+            "name": f"model-{rng.randrange(10**5)}.safetensors",
+        }
+    return {
+        "type": kind,
+        "spec_version": "2.1",
+        "id": f"{kind}--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+        **value,
+    }
 
 
 def objects(count: int, seed: int = 7, tlps: tuple[str, ...] = ("clear", "green")) -> Iterator[dict[str, Any]]:
@@ -65,34 +78,62 @@ def objects(count: int, seed: int = 7, tlps: tuple[str, ...] = ("clear", "green"
         if roll < 0.2 and len(recent) > 2:
             created = _ts(rng)
             obj: dict[str, Any] = {
-                "type": "relationship", "spec_version": "2.1", "id": f"relationship--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-                "created": created, "modified": created, "relationship_type": rng.choice(("uses", "indicates", "targets")),
-                "source_ref": rng.choice(recent), "target_ref": rng.choice(recent), "object_marking_refs": [tlp]}
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": f"relationship--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                "created": created,
+                "modified": created,
+                "relationship_type": rng.choice(("uses", "indicates", "targets")),
+                "source_ref": rng.choice(recent),
+                "target_ref": rng.choice(recent),
+                "object_marking_refs": [tlp],
+            }
             versions = [obj]
         elif roll < 0.4:
             versions = [dict(_sco(rng), object_marking_refs=[tlp])]
         elif roll < 0.7:
             created = _ts(rng)
             digest = hashlib.sha256(str(rng.random()).encode()).hexdigest()
-            obj = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-                   "created": created, "modified": created, "name": rng.choice(_NAMES),
-                   "indicator_types": ["malicious-activity"], "pattern_type": "stix", "valid_from": created,
-                   "pattern": f"[file:hashes.'SHA-256' = '{digest}'] OR [url:value = 'https://x{rng.randrange(10**6)}.example/']",
-                   "confidence": rng.randrange(101), "labels": ["ai-threat"], "object_marking_refs": [tlp]}
+            obj = {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": f"indicator--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                "created": created,
+                "modified": created,
+                "name": rng.choice(_NAMES),
+                "indicator_types": ["malicious-activity"],
+                "pattern_type": "stix",
+                "valid_from": created,
+                "pattern": f"[file:hashes.'SHA-256' = '{digest}'] OR [url:value = 'https://x{rng.randrange(10**6)}.example/']",
+                "confidence": rng.randrange(101),
+                "labels": ["ai-threat"],
+                "object_marking_refs": [tlp],
+            }
             versions = [obj]
         else:
             kind = rng.choice(_SDO_KINDS)
             created = _ts(rng)
-            obj = {"type": kind, "spec_version": "2.1", "id": f"{kind}--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
-                   "created": created, "modified": created, "name": rng.choice(_NAMES),
-                   "description": "Synthetic AI-threat object for benchmarking. " * rng.randrange(1, 4),
-                   "object_marking_refs": [tlp]}
+            obj = {
+                "type": kind,
+                "spec_version": "2.1",
+                "id": f"{kind}--{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+                "created": created,
+                "modified": created,
+                "name": rng.choice(_NAMES),
+                "description": "Synthetic AI-threat object for benchmarking. " * rng.randrange(1, 4),
+                "object_marking_refs": [tlp],
+            }
             if kind == "malware":
                 obj["is_family"] = False
             versions = [obj]
             for _ in range(rng.choice((0, 0, 1, 2))):
-                versions.append(dict(versions[-1], modified=_later(versions[-1]["modified"], rng),
-                                     description=versions[-1]["description"] + " Updated."))
+                versions.append(
+                    dict(
+                        versions[-1],
+                        modified=_later(versions[-1]["modified"], rng),
+                        description=versions[-1]["description"] + " Updated.",
+                    )
+                )
         for version in versions:
             if made >= count:
                 break
