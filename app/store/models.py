@@ -1,7 +1,18 @@
 """The tables. Timestamps are integer microseconds since the Unix epoch (UTC): exact, sortable and
 identical on SQLite and PostgreSQL."""
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
@@ -111,6 +122,9 @@ class StixObject(SQLModel, table=True):
     has_audience: bool = Field(default=False)  # named recipients narrow the TLP audience
     has_essential_refs: bool = Field(default=False)  # a relationship or sighting: see object_ref
     is_latest: bool = Field(default=True)  # newest version from this producer, across the store
+    confidence: int | None = Field(default=None)  # the object's own 0-100 confidence, for feed selectors
+    revoked: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    atlas_id: str | None = Field(default=None, max_length=32, index=True)  # ATLAS id of an attack-pattern
 
 
 class ObjectAudience(SQLModel, table=True):
@@ -186,3 +200,14 @@ class StatusResource(SQLModel, table=True):
     successes: str = Field(sa_column=Column(Text, nullable=False))
     failures: str = Field(sa_column=Column(Text, nullable=False))
     pendings: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ObjectTerm(SQLModel, table=True):
+    """A value a feed selector matches on (threat_category, atlas, owasp, model_family, ai_system_kind,
+    label), so that a selector is an index lookup; the lookup index covers the object sequence too."""
+
+    __tablename__ = "object_term"
+    __table_args__ = (Index("ix_object_term_lookup", "kind", "value", "object_seq"),)
+    object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), primary_key=True))
+    kind: str = Field(primary_key=True, max_length=32)
+    value: str = Field(primary_key=True, max_length=200)
