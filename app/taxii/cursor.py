@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from app.taxii.errors import TaxiiError
 
+_BIGINT = 2**63  # the database columns are signed 64-bit
+
 
 @dataclass(frozen=True)
 class Position:
@@ -32,6 +34,8 @@ def decode_cursor(token: str, scope: str) -> Position:
         position = Position(int(date_added), int(seq))
     except (ValueError, UnicodeDecodeError):
         raise TaxiiError(400, "The 'next' value is not one this server issued.") from None
+    if not (0 <= position.date_added < _BIGINT and 0 <= position.seq < _BIGINT):  # tokens are forgeable
+        raise TaxiiError(400, "The 'next' value is not one this server issued.")
     if version != "1" or fingerprint != _fingerprint(scope):
         raise TaxiiError(400, "The 'next' value belongs to a different query; repeat the original filters.")
     return position

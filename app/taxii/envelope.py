@@ -12,7 +12,7 @@ async def read_body(request: Request, max_length: int) -> bytes:
     """The request body, or 413 as soon as it exceeds ``max_length`` (declared or actually sent)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise TaxiiError(400, "Content-Length must be a non-negative integer.")
         if int(declared) > max_length:
             raise _too_large(max_length)

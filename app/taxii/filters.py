@@ -49,6 +49,8 @@ def _values(params: QueryParams, name: str) -> tuple[str, ...]:
     values = tuple(v for v in raw.split(","))
     if any(not v for v in values):
         raise TaxiiError(400, f"'{name}' has an empty value; separate values with single commas.")
+    if any(not v.isprintable() for v in values):  # no id, type or version has them; PostgreSQL refuses NUL
+        raise TaxiiError(400, f"'{name}' contains a control character.")
     limit = get_settings().max_filter_values
     if len(values) > limit:
         raise TaxiiError(400, f"'{name}' has {len(values)} values; at most {limit} are allowed.")
@@ -60,7 +62,7 @@ def _limit(params: QueryParams) -> int:
     raw = _single(params, "limit")
     if raw is None:
         return settings.page_default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # isdigit alone admits '²', which int() refuses
         raise TaxiiError(400, f"'limit' must be a positive integer, not {raw!r}.")
     return min(int(raw), settings.page_max)
 
