@@ -15,7 +15,8 @@ class UnreadableFile(ValueError):
 
 def _text(path: Path) -> bytes:
     data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    return data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, as Windows tools write it
 
 
 def read_objects(path: Path) -> list[Any]:

@@ -5,7 +5,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
-from app.store.engine import get_engine
+from app.store.engine import write_transaction
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -24,11 +24,12 @@ def alembic_config() -> Config:
 
 
 def upgrade_to_head() -> None:
-    """Apply every pending migration (a no-op on an up-to-date database)."""
+    """Apply every pending migration (a no-op on an up-to-date database), in one transaction that holds the
+    exchange-wide write lock: processes starting together (several hosts, ``aisx serve`` beside another
+    ``aisx`` command) migrate one after the other instead of racing to create the same tables."""
     config = alembic_config()
-    with get_engine().connect() as conn:
+    with write_transaction() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-        conn.commit()
 
 

@@ -1,0 +1,142 @@
+"""Migrations: empty → head on SQLite and PostgreSQL, `aisx db upgrade` idempotent, models == migrations."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlmodel import SQLModel
+
+import app.store.models  # noqa: F401  (registers the tables)
+from alembic import command
+from app.config import get_settings
+from app.store.engine import get_engine
+from app.store.migrate import alembic_config, upgrade_to_head
+from tests.support.server import AISX, ThrowawayDatabase
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database, and the app's engine pointed at it for the duration of the test."""
+    throwaway = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migrate.db'}"
+    elif not os.environ.get("AISX_TEST_DATABASE_URL"):
+        pytest.skip("AISX_TEST_DATABASE_URL is not set")
+    else:
+        throwaway = ThrowawayDatabase(tmp_path)
+        url = throwaway.url
+    monkeypatch.setenv("AISX_DATABASE_URL", url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        yield url
+    finally:
+        get_engine().dispose()
+        get_engine.cache_clear()
+        get_settings.cache_clear()
+        if throwaway is not None:
+            throwaway.drop()
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _model_differences(conn: Connection) -> list:
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    return compare_metadata(context, SQLModel.metadata)
+
+
+def test_single_head() -> None:
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
+
+
+def test_empty_to_head_matches_the_models(database_url: str) -> None:
+    with get_engine().connect() as conn:
+        assert _tables(conn) == set()
+    upgrade_to_head()
+    with get_engine().connect() as conn:
+        assert _tables(conn) == set(SQLModel.metadata.tables) | {"alembic_version"}
+        assert _revision(conn) == HEAD
+        assert _model_differences(conn) == []
+
+
+def test_down_to_base_and_up_again(database_url: str) -> None:
+    upgrade_to_head()
+    config = alembic_config()
+    with get_engine().connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+        conn.commit()
+        assert _tables(conn) == {"alembic_version"}
+        assert _revision(conn) is None
+    upgrade_to_head()
+    with get_engine().connect() as conn:
+        assert _revision(conn) == HEAD
+        assert _model_differences(conn) == []
+
+
+def _env(database_url: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AISX_")} | {"AISX_DATABASE_URL": database_url}
+
+
+def test_cli_db_upgrade_twice_is_idempotent(database_url: str, tmp_path: Path) -> None:
+    def db_upgrade() -> None:
+        result = subprocess.run([*AISX, "db", "upgrade"], cwd=tmp_path, env=_env(database_url),
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ""
+        assert "database at head" in result.stderr
+
+    db_upgrade()
+    with get_engine().begin() as conn:
+        conn.execute(text("INSERT INTO exchange_meta (key, value) VALUES ('probe', 'kept')"))
+        schema = {t: [c["name"] for c in inspect(conn).get_columns(t)] for t in _tables(conn)}
+    db_upgrade()
+    with get_engine().connect() as conn:
+        assert _revision(conn) == HEAD
+        assert {t: [c["name"] for c in inspect(conn).get_columns(t)] for t in _tables(conn)} == schema
+        assert conn.execute(text("SELECT value FROM exchange_meta WHERE key = 'probe'")).scalar() == "kept"
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from app.store.migrate import upgrade_to_head
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.002)
+upgrade_to_head()
+"""
+
+
+def test_processes_starting_together_migrate_once(database_url: str, tmp_path: Path) -> None:
+    """Hosts that start at the same moment on an empty database all come up (no race to create tables)."""
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / f"ready-{n}"), str(go)],
+                               cwd=tmp_path, env=_env(database_url), stderr=subprocess.PIPE, text=True)
+              for n in range(3)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < len(racers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for racer in racers:
+        _, stderr = racer.communicate(timeout=120)
+        assert racer.returncode == 0, stderr
+    with get_engine().connect() as conn:
+        assert _revision(conn) == HEAD
+        assert _model_differences(conn) == []
