@@ -2,6 +2,7 @@
 one JSON object on stdout; human messages go to stderr."""
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -26,6 +27,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(participant_app, name="participant")
 app.add_typer(key_app, name="key")
 app.add_typer(collection_app, name="collection")
+feed_app = typer.Typer(help="Feeds: selector-defined collections, optionally mirroring upstream TAXII.",
+                       no_args_is_help=True)
+app.add_typer(feed_app, name="feed")
 
 err = Console(stderr=True)
 
@@ -35,8 +39,12 @@ def _setup(ctx: typer.Context) -> None:
     """Every command but serve and db works on a migrated, prepared exchange."""
     if ctx.invoked_subcommand not in ("serve", "db"):
         from app.admin.bootstrap import prepare
+        from app.feeds.definitions import FeedError
 
-        prepare()
+        try:
+            prepare()
+        except FeedError as exc:
+            _fail(str(exc))
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
@@ -71,16 +79,24 @@ def serve(
     import uvicorn
 
     from app.admin.bootstrap import bootstrap
+    from app.feeds.definitions import FeedError
+    from app.feeds.upstream import start_background_sync
 
     settings = get_settings()
-    operator = bootstrap()
+    try:
+        operator = bootstrap()
+    except FeedError as exc:
+        _fail(f"cannot start: {exc}")
     if operator is not None:
         err.print("[bold]New exchange.[/bold] Operator participant 'admin' created; its API key (shown once):")
         err.print(f"  key id: {operator.key.key_id}\n  secret: {operator.key.secret}")
     host, port = host or settings.host, port or settings.port
     err.print(f"AISX serving TAXII 2.1 on http://{host}:{port}/taxii2/ (database: {_safe_url()})")
+    stop = threading.Event()
+    start_background_sync(stop)  # mirrors upstream feeds; idempotent if several servers run it
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
                 workers=workers or settings.workers, log_level="info", access_log=False)
+    stop.set()
 
 
 def _safe_url() -> str:
@@ -292,6 +308,57 @@ def ingest(
     lines = [f"{accepted} accepted, {len(failures)} rejected into {target.alias or target.id}"]
     lines += [f"  {f.get('id')}: {f['message']}" for f in failures[:20]]
     _emit(as_json, summary, "\n".join(lines))
+
+
+def _feed_id(name: str) -> str:
+    from app.store.collections import find_collection
+    from app.store.engine import read_connection
+
+    with read_connection() as conn:
+        row = find_collection(conn, name)
+    if row is None:
+        _fail(f"no feed {name!r}")
+    return row.id
+
+
+@feed_app.command("list")
+def feed_list(as_json: JsonFlag = False) -> None:
+    """The feeds, with their selectors and upstream state."""
+    from app.feeds.upstream import feed_states
+
+    feeds = feed_states()
+    lines = [f"{f['alias']:<28} {f['id']}  {'upstream ' + f['upstream']['url'] if f.get('upstream') else ''}"
+             for f in feeds]
+    _emit(as_json, {"feeds": feeds}, "\n".join(lines) or "no feeds")
+
+
+@feed_app.command("rebuild")
+def feed_rebuild(name: Annotated[str, typer.Argument(help="Feed alias or id.")], as_json: JsonFlag = False) -> None:
+    """Recompute a feed from every stored object after its definition changed."""
+    from app.feeds.definitions import FeedError
+    from app.feeds.registry import rebuild
+
+    feed_id = _feed_id(name)
+    try:
+        with write_transaction() as conn:
+            count = rebuild(conn, feed_id)
+    except FeedError as exc:
+        _fail(str(exc))
+    _emit(as_json, {"id": feed_id, "objects": count}, f"feed {name} rebuilt: {count} object versions")
+
+
+@feed_app.command("sync")
+def feed_sync(name: Annotated[str | None, typer.Argument(help="Feed alias or id (default: every upstream).")] = None,
+              as_json: JsonFlag = False) -> None:
+    """Pull new objects from the feeds' upstream TAXII servers now (resumable, incremental)."""
+    from app.feeds.upstream import sync_all
+
+    results = sync_all(_feed_id(name) if name else None)
+    lines = [f"{r['alias']}: {r['accepted']} accepted, {r['rejected']} rejected"
+             + (f" — error: {r['error']}" if r.get("error") else "") for r in results]
+    _emit(as_json, {"feeds": results}, "\n".join(lines) or "no feed has an upstream")
+    if any(r.get("error") for r in results):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 error resource (never a stack trace)."""
 
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +11,7 @@ from starlette.responses import FileResponse, JSONResponse
 
 from app import __version__
 from app.admin.api import router as admin_router
+from app.published import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router
@@ -35,7 +35,7 @@ def create_app() -> FastAPI:
     @app.get("/schemas/{name}", tags=["operations"], operation_id="get_schema")
     def schema(name: str) -> FileResponse:
         """The JSON Schemas of the extensions this exchange defines and enforces."""
-        path = _schemas_dir() / name
+        path = schemas_dir() / name
         if not name.endswith(".json") or "/" in name or not path.is_file():
             raise errors.TaxiiError(404, f"No schema {name!r}.")
         return FileResponse(path, media_type="application/schema+json")
@@ -47,12 +47,6 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
-
-
-def _schemas_dir() -> Path:
-    package = Path(__file__).resolve().parent
-    installed = package / "published_schemas"
-    return installed if installed.is_dir() else package.parent / "schemas"
 
 
 async def _log_and_answer_500(request, exc):  # type: ignore[no-untyped-def]

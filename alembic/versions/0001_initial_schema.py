@@ -84,6 +84,7 @@ def upgrade() -> None:
     sa.Column('public', sa.Boolean(), nullable=False),
     sa.Column('default_group', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('validation', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('feed', sa.Text(), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['api_root'], ['api_root.name'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -151,6 +152,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['collection_id'], ['collection.id'], ),
     sa.PrimaryKeyConstraint('collection_id', 'subject_kind', 'subject')
     )
+    op.create_table('upstream_state',
+    sa.Column('feed_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('checkpoint', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('objects_pulled', sa.BigInteger(), nullable=False),
+    sa.Column('last_success_at', sa.BigInteger(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('last_error_at', sa.BigInteger(), nullable=True),
+    sa.ForeignKeyConstraint(['feed_id'], ['collection.id'], ),
+    sa.PrimaryKeyConstraint('feed_id')
+    )
     op.create_table('membership',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('collection_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -206,6 +217,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_membership_page')
 
     op.drop_table('membership')
+    op.drop_table('upstream_state')
     op.drop_table('collection_grant')
     op.drop_table('stix_object')
     op.drop_table('status_resource')

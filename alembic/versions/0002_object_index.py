@@ -25,14 +25,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['object_seq'], ['stix_object.seq'], ),
     sa.PrimaryKeyConstraint('object_seq', 'kind', 'value')
     )
-    with op.batch_alter_table('object_term', schema=None) as batch_op:
-        batch_op.create_index('ix_object_term_lookup', ['kind', 'value', 'object_seq'], unique=False)
-
-    with op.batch_alter_table('stix_object', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('confidence', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('revoked', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('atlas_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
-        batch_op.create_index(batch_op.f('ix_stix_object_atlas_id'), ['atlas_id'], unique=False)
+    op.create_index('ix_object_term_lookup', 'object_term', ['kind', 'value', 'object_seq'], unique=False)
+    # Plain ADD COLUMN (native on SQLite too): a batch copy of stix_object would break the foreign keys of the
+    # rows that reference it once the table holds data.
+    op.add_column('stix_object', sa.Column('confidence', sa.Integer(), nullable=True))
+    op.add_column('stix_object', sa.Column('revoked', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('stix_object', sa.Column('atlas_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
+    op.create_index(op.f('ix_stix_object_atlas_id'), 'stix_object', ['atlas_id'], unique=False)
 
     # Objects stored before this revision get their index entries from their stored JSON.
     from app.store.index import reindex

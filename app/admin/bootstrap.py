@@ -1,9 +1,12 @@
 """First start: the default API root, the shared collection, and an operator if there is nobody yet."""
 
+import logging
 from dataclasses import dataclass
 
 from app.admin.collections import add_collection
 from app.config import get_settings
+from app.feeds.definitions import load_feeds
+from app.feeds.registry import rebuild, sync_definitions
 from app.participants.keys import NewKey
 from app.participants.registry import add_participant, issue_key
 from app.sharing.exchange import publish_definitions
@@ -13,6 +16,7 @@ from app.store.engine import write_transaction
 from app.store.migrate import upgrade_to_head
 from app.store.participants import count_participants
 
+log = logging.getLogger("aisx")
 _STANDARD_COLLECTIONS = (
     ("shared", "Shared exchange collection", "Read and write for every participant.", True),
     ("directory", "Participant directory",
@@ -28,7 +32,8 @@ class FirstOperator:
 
 def prepare() -> None:
     """Migrate, then create what every exchange has: the default API root, the ``shared`` and ``directory``
-    collections, and the exchange's definitions in every collection. Idempotent."""
+    collections, the exchange's definitions in every collection, and the feeds of ``AISX_FEEDS_DIR`` (new ones
+    backfilled). Idempotent; a bad feed file raises FeedError naming the file and the problem."""
     upgrade_to_head()
     settings = get_settings()
     root = settings.default_api_root
@@ -42,6 +47,11 @@ def prepare() -> None:
         for api_root in collection_store.list_api_roots(conn):
             for row in collection_store.list_collections(conn, api_root.name):
                 publish_definitions(conn, row.id)
+        created, changed = sync_definitions(conn, load_feeds(settings.feeds_dir))
+        for feed_id in created:
+            rebuild(conn, feed_id)
+    for feed_id in changed:
+        log.warning("feed %s: its selector changed; run `aisx feed rebuild %s` to recompute it", feed_id, feed_id)
 
 
 def bootstrap() -> FirstOperator | None:

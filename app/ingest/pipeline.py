@@ -4,13 +4,24 @@ the status resource and the audit event with them.
 One bad object never sinks the envelope: it becomes a failure with a message the producer can act on."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import Connection
 
 from app.audit import record
+from app.feeds.registry import route
+from app.feeds.selector import Facts
 from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
+from app.stix.ai import (
+    atlas_external_id,
+    atlas_technique_ids,
+    check_ai,
+    index_columns,
+    index_terms,
+    unknown_atlas_findings,
+)
 from app.stix.checks import CheckedObject, ObjectRejected, check_object
 from app.stix.findings import Finding
 from app.stix.markings import TLP_BY_ID, AudienceSpec, MarkingError, Tlp, audience_spec, marking_refs
@@ -19,8 +30,9 @@ from app.stix.validate import validate
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.engine import now_us, read_connection, write_transaction
-from app.store.objects import Candidate
-from app.store.participants import directory
+from app.store.index import known_atlas_ids
+from app.store.objects import Candidate, StoreOutcome
+from app.store.participants import directory, get_participant
 from app.store.status import StatusRow, insert_status
 
 # Identical re-posts of stored objects keep the stored audience; this placeholder is never stored.
@@ -70,12 +82,15 @@ class _Entry:
     id: str
     version: str
     ok: bool = False
-    message: str | None = None
+    message: str | None = None  # why it failed
+    warnings: list[Finding] = field(default_factory=list)  # kept for an accepted object
 
     def as_status(self) -> dict[str, str]:
         detail = {"id": self.id, "version": self.version}
-        if self.message:
+        if not self.ok and self.message:
             detail["message"] = self.message
+        elif self.ok and self.warnings:
+            detail["message"] = "accepted with warnings: " + _describe(self.warnings)
         return detail
 
 
@@ -88,19 +103,24 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     for index, obj in enumerate(objects):
         try:
             item = check_object(obj)
+            extension_errors = check_ai(obj)  # our own extensions are always enforced
+            if extension_errors:
+                raise ObjectRejected(_describe(extension_errors))
             findings = validate(obj)
             if findings and collection.validation == "strict":
                 raise ObjectRejected(_describe(findings))
         except ObjectRejected as exc:
             entries[index].message = str(exc)
             continue
-        if findings:
-            entries[index].message = "accepted with warnings: " + _describe(findings)
+        entries[index].warnings += findings
         checked.append((index, item))
     markings = _AudienceMarkings([item for _, item in checked])
     with read_connection() as conn:
         identities, groups = directory(conn)
         stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco])
+        known_atlas = _known_atlas(conn, [item.obj for _, item in checked])
+    for index, item in checked:
+        entries[index].warnings += unknown_atlas_findings(item.obj, known_atlas)
     people, target = Directory(identities, groups), Target(collection.public, collection.default_group)
     placed: list[tuple[int, Candidate]] = []
     for index, item in checked:
@@ -114,12 +134,15 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
             continue
         placed.append((index, _candidate(item, audience)))
     with write_transaction() as conn:
+        now = now_us()
         outcomes = object_store.add_objects(conn, collection.id, poster.participant_id,
-                                            [cand for _, cand in placed], now_us())
+                                            [cand for _, cand in placed], now)
         for (index, _), outcome in zip(placed, outcomes, strict=True):
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
-            entries[index].message = outcome.error or entries[index].message
+            entries[index].message = outcome.error
+        _route_to_feeds(conn, collection, poster, [(objects[i], cand, out) for (i, cand), out
+                                                    in zip(placed, outcomes, strict=True) if out.seq], now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
@@ -128,9 +151,27 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     return status
 
 
+def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
+                    stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]], now: int) -> None:
+    if not stored:
+        return
+    producer = get_participant(conn, poster.participant_id)
+    kind, slug = (producer.kind, producer.slug) if producer else (None, None)
+    arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), kind, slug, collection.id, index_terms(obj)))
+                for obj, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
+    route(conn, arrivals, now)
+
+
+def _known_atlas(conn: Connection, objs: list[dict[str, Any]]) -> set[str]:
+    """ATLAS technique ids the exchange holds, or that arrive in this envelope."""
+    wanted = sorted({t for obj in objs for t in atlas_technique_ids(obj)})
+    arriving = {x for obj in objs if (x := atlas_external_id(obj))}
+    return (known_atlas_ids(conn, wanted) if wanted else set()) | arriving
+
+
 def _candidate(item: CheckedObject, audience: Audience) -> Candidate:
     return Candidate(item.stix_id, item.type, item.spec_version, item.version, item.content_hash, item.raw,
-                     item.is_sco, audience)
+                     item.is_sco, audience, index_columns(item.obj), tuple(index_terms(item.obj)))
 
 
 def _status(collection: CollectionRow, producer_id: int, request_timestamp: int,

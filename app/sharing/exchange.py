@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import Connection, insert, select
 
 from app.sharing.rules import Audience, Directory
+from app.stix.ai import extension_definitions, index_columns, index_terms
 from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import AUDIENCE_EXTENSION_ID, TLP2_IDS, AudienceSpec, Tlp, tlp1_definitions, tlp2_definitions
 from app.stix.timestamps import format_timestamp
@@ -57,7 +58,8 @@ def audience_extension_definition(exchange_id: str) -> dict[str, Any]:
 def definitions(conn: Connection) -> list[dict[str, Any]]:
     """What every collection serves to everyone who can read it."""
     identity = exchange_identity(conn)
-    return [identity, *tlp2_definitions(), *tlp1_definitions(), audience_extension_definition(identity["id"])]
+    return [identity, *tlp2_definitions(), *tlp1_definitions(), audience_extension_definition(identity["id"]),
+            *extension_definitions(identity["id"])]
 
 
 def publish(conn: Connection, collection_id: str | None, objects: list[dict[str, Any]], audience: Audience) -> None:
@@ -66,7 +68,7 @@ def publish(conn: Connection, collection_id: str | None, objects: list[dict[str,
     for obj in objects:
         item = check_object(obj)
         candidates.append(Candidate(item.stix_id, item.type, item.spec_version, item.version, item.content_hash,
-                                    item.raw, item.is_sco, audience))
+                                    item.raw, item.is_sco, audience, index_columns(obj), tuple(index_terms(obj))))
     outcomes = object_store.add_objects(conn, collection_id, None, candidates, now_us())
     errors = [o.error for o in outcomes if o.error]
     if errors:

@@ -25,6 +25,7 @@ class Poster:
     participant_id: int
     identity_id: str
     pseudonym_identity_id: str
+    mirror: bool = False  # an operator-configured upstream mirror: objects keep their upstream creators
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Audience:
 
 def check_creator(obj: dict[str, Any], poster: Poster) -> None:
     creator = obj.get("created_by_ref")
-    if creator is None or creator in (poster.identity_id, poster.pseudonym_identity_id):
+    if poster.mirror or creator is None or creator in (poster.identity_id, poster.pseudonym_identity_id):
         return
     raise ObjectRejected(
         f"'created_by_ref' is {creator!r}, which is not you: omit it, or use your identity "

@@ -46,6 +46,7 @@ class Collection(SQLModel, table=True):
     public: bool = Field(default=False)
     default_group: str | None = Field(default=None, max_length=64)
     validation: str = Field(default="strict", max_length=8)  # strict | lenient
+    feed: str | None = Field(default=None, sa_column=Column(Text))  # a feed's definition (JSON); NULL otherwise
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -200,6 +201,18 @@ class StatusResource(SQLModel, table=True):
     successes: str = Field(sa_column=Column(Text, nullable=False))
     failures: str = Field(sa_column=Column(Text, nullable=False))
     pendings: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class UpstreamState(SQLModel, table=True):
+    """Where the mirroring of a feed's upstream TAXII collection stands; shared by every worker."""
+
+    __tablename__ = "upstream_state"
+    feed_id: str = Field(foreign_key="collection.id", primary_key=True, max_length=36)
+    checkpoint: str | None = Field(default=None, max_length=40)  # added_after for the next pull
+    objects_pulled: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_success_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class ObjectTerm(SQLModel, table=True):

@@ -4,7 +4,8 @@ Reads take a ``visible`` clause from ``app.sharing`` and apply it to every row t
 sharing is enforced in one place; they never decide visibility themselves."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from app.sharing.rules import Audience
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
+from app.store.index import insert_terms, term_rows
 from app.store.models import ExchangeMeta, Membership, ObjectAudience, ObjectRef, StixObject
 from app.taxii.cursor import Position
 from app.taxii.filters import ObjectFilter, VersionFilter
@@ -54,12 +56,15 @@ class Candidate:
     raw: str
     is_sco: bool
     audience: Audience
+    index: dict[str, Any] = field(default_factory=dict)  # filter columns: confidence, revoked, atlas_id
+    terms: tuple[tuple[str, str], ...] = ()  # (kind, value) pairs feed selectors look up
 
 
 @dataclass(frozen=True)
 class StoreOutcome:
     version: int
     error: str | None = None
+    seq: int | None = None  # the stored object version, when the outcome is a success
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,14 @@ class PageRow:
 # ---------------------------------------------------------------- reads
 
 
-def _version_clause(versions: VersionFilter) -> ColumnElement[bool]:
+def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
     if versions.all:
         return true()
     parts: list[ColumnElement[bool]] = []
     if versions.last:
         parts.append(m.c.is_latest)
     if versions.first:
-        parts.append(m.c.is_first)
+        parts.append(m.c.is_first if first is None else first)
     if versions.exact:
         parts.append(m.c.version.in_(versions.exact))
     return or_(*parts) if parts else false()
@@ -103,13 +108,15 @@ def page(
     *,
     stix_id: str | None = None,
     with_raw: bool = True,
+    first: ColumnElement[bool] | None = None,
 ) -> tuple[list[PageRow], bool]:
-    """One page of membership rows in (date_added, seq) order, and whether more follow."""
+    """One page of membership rows in (date_added, seq) order, and whether more follow. ``first`` says which
+    rows are the first version for this reader (default: the first version in the collection)."""
     columns = [m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else None]
     query = (
         select(*[c for c in columns if c is not None])
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
-        .where(m.c.collection_id == collection_id, visible, _version_clause(flt.versions))
+        .where(m.c.collection_id == collection_id, visible, _version_clause(flt.versions, first))
     )
     if stix_id is not None:
         query = query.where(m.c.stix_id == stix_id)
@@ -216,7 +223,8 @@ def add_objects(
     resolved = [None if s is None else (new_seqs[-s - 1] if s < 0 else s) for s in slots]
     if collection_id is not None:
         _add_memberships(conn, collection_id, candidates, outcomes, resolved, now)
-    return outcomes
+    return [StoreOutcome(o.version, o.error, None if o.error else seq) for o, seq in zip(outcomes, resolved,
+                                                                                         strict=True)]
 
 
 def _members(conn: Connection, collection_id: str | None, object_seqs: list[int]) -> set[int]:
@@ -249,6 +257,7 @@ def _object_row(cand: Candidate, version: int, producer_id: int | None, now: int
         "producer_id": producer_id, "content_hash": cand.content_hash, "raw": cand.raw, "stored_at": now,
         "tlp": int(audience.tlp), "release_at": audience.release_at, "has_audience": audience.has_recipients,
         "has_essential_refs": bool(audience.essential_refs), "is_latest": False,
+        "confidence": None, "revoked": False, "atlas_id": None, **cand.index,
     }
 
 
@@ -300,6 +309,7 @@ def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Can
         conn.execute(insert(_audience), audience_rows)
     if ref_rows:
         conn.execute(insert(_refs), ref_rows)
+    insert_terms(conn, [row for seq, cand in zip(seqs, candidates, strict=True) for row in term_rows(seq, cand.terms)])
     return seqs
 
 
@@ -315,15 +325,16 @@ def _add_memberships(
               if seq is not None and out.error is None}
     if not wanted:
         return
-    present = _members(conn, collection_id, list(wanted))
-    fresh = [seq for seq in wanted if seq not in present]
-    if fresh:
-        add_to_collection(conn, collection_id, fresh, now)
+    add_to_collection(conn, collection_id, list(wanted), now)
 
 
 def add_to_collection(conn: Connection, collection_id: str, object_seqs: list[int], now: int) -> None:
-    """Add stored object versions to a collection. Each gets its own date_added; an embargoed one gets the
-    moment its embargo ends, so it enters the collection — for every reader — only then."""
+    """Add stored object versions to a collection (those not there yet). Each gets its own date_added; an
+    embargoed one gets the moment its embargo ends, so it enters the collection — for every reader — only then."""
+    present = _members(conn, collection_id, object_seqs)
+    object_seqs = [seq for seq in dict.fromkeys(object_seqs) if seq not in present]
+    if not object_seqs:
+        return
     rows = conn.execute(
         select(_objects.c.seq, _objects.c.stix_id, _objects.c.type, _objects.c.spec_version, _objects.c.version,
                _objects.c.producer_id, _objects.c.release_at)

@@ -1,0 +1,127 @@
+"""Feeds in the database: each definition is a collection row (its JSON kept on the row) with read grants;
+new definitions are backfilled, changed ones rebuilt on request, and arriving objects routed to every feed
+whose selector matches."""
+
+from collections.abc import Iterable, Sequence
+
+import orjson
+from sqlalchemy import Connection, delete, insert, select, update
+
+from app.feeds.definitions import FeedDefinition, FeedError
+from app.feeds.selector import Facts, Selector
+from app.sharing.exchange import publish_definitions
+from app.stix.ai import index_terms
+from app.store.collections import CollectionRow, Subject, get_api_root, insert_collection, list_collections
+from app.store.engine import now_us
+from app.store.models import Collection, Grant, Membership, Participant, StixObject
+from app.store.objects import add_to_collection
+
+_collections = Collection.__table__
+_grants = Grant.__table__
+_membership = Membership.__table__
+_objects = StixObject.__table__
+_participants = Participant.__table__
+_REBUILD_BATCH = 2000
+
+
+def _subject(text: str) -> Subject:
+    if text == "everyone":
+        return Subject("kind", "*")
+    prefix, sep, value = text.partition(":")
+    return Subject(prefix, value) if sep else Subject("participant", text)
+
+
+def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple[list[str], list[str]]:
+    """Create or update the feed collections; returns (new feed ids, ids whose selector changed)."""
+    created, changed = [], []
+    for feed in feeds:
+        if get_api_root(conn, feed.api_root) is None:
+            raise FeedError(f"{feed.source}: api_root {feed.api_root!r} does not exist")
+        row = conn.execute(select(_collections.c.feed, _collections.c.alias, _collections.c.api_root)
+                           .where(_collections.c.id == feed.id)).first()
+        clash = conn.execute(select(_collections.c.id).where(
+            _collections.c.api_root == feed.api_root, _collections.c.alias == feed.alias,
+            _collections.c.id != feed.id)).first()
+        if clash:
+            raise FeedError(f"{feed.source}: alias {feed.alias!r} is already used by collection {clash.id}")
+        if row is None:
+            insert_collection(conn, CollectionRow(feed.id, feed.api_root, feed.alias, feed.title, feed.description,
+                                                  feed.public, feed.default_group), now_us())
+            publish_definitions(conn, feed.id)
+            created.append(feed.id)
+        else:
+            if row.feed is None:
+                raise FeedError(f"{feed.source}: id {feed.id} belongs to a collection that is not a feed")
+            before = orjson.loads(row.feed)
+            if before.get("selector") != feed.selector:
+                changed.append(feed.id)
+        conn.execute(update(_collections).where(_collections.c.id == feed.id).values(
+            alias=feed.alias, title=feed.title, description=feed.description, public=feed.public,
+            default_group=feed.default_group, feed=feed.to_json()))
+        conn.execute(delete(_grants).where(_grants.c.collection_id == feed.id))
+        for subject in {_subject(text) for text in feed.read}:
+            conn.execute(insert(_grants).values(collection_id=feed.id, subject_kind=subject.kind,
+                                                subject=subject.value, can_read=True, can_write=False))
+    return created, changed
+
+
+def feed_selectors(conn: Connection) -> list[tuple[str, Selector]]:
+    """(feed id, selector) for every feed, sources resolved from aliases to ids within its API root."""
+    rows = conn.execute(select(_collections.c.id, _collections.c.api_root, _collections.c.feed)
+                        .where(_collections.c.feed.is_not(None))).all()
+    result = []
+    for feed_id, api_root, text in rows:
+        definition = FeedDefinition.from_json(text)
+        sources = None
+        if "source_collections" in definition.selector:
+            by_name = {c.alias: c.id for c in list_collections(conn, api_root)}
+            sources = frozenset(by_name.get(name, name) for name in definition.selector["source_collections"])
+        result.append((feed_id, Selector.build(definition.selector, sources)))
+    return result
+
+
+def route(conn: Connection, arrivals: Sequence[tuple[int, Facts]], now: int,
+          selectors: list[tuple[str, Selector]] | None = None) -> None:
+    """Add each arriving object version to every feed whose selector matches (feeds never feed feeds)."""
+    selectors = feed_selectors(conn) if selectors is None else selectors
+    feed_ids = {feed_id for feed_id, _ in selectors}
+    for feed_id, selector in selectors:
+        seqs = [seq for seq, facts in arrivals
+                if facts.source_collection not in feed_ids and selector.matches(facts)]
+        if seqs:
+            add_to_collection(conn, feed_id, seqs, now)
+
+
+def rebuild(conn: Connection, feed_id: str) -> int:
+    """Recompute a feed from every stored version in its sources; returns how many versions it now holds.
+    Versions that (re-)enter get a new date_added, so pollers see the feed's new content as new."""
+    selector = dict(feed_selectors(conn)).get(feed_id)
+    if selector is None:
+        raise FeedError(f"no feed {feed_id}")
+    conn.execute(delete(_membership).where(_membership.c.collection_id == feed_id))
+    feed_ids = {fid for fid, _ in feed_selectors(conn)}
+    query = (
+        select(_membership.c.seq, _membership.c.object_seq, _membership.c.collection_id, _objects.c.raw,
+               _objects.c.tlp, _participants.c.kind, _participants.c.slug)
+        .select_from(_membership.join(_objects, _objects.c.seq == _membership.c.object_seq)
+                     .outerjoin(_participants, _participants.c.id == _objects.c.producer_id))
+        .order_by(_membership.c.seq)
+    )
+    seen: set[int] = set()
+    last = 0
+    while True:
+        rows = conn.execute(query.where(_membership.c.seq > last).limit(_REBUILD_BATCH)).all()
+        if not rows:
+            return len(seen)
+        last = max(r.seq for r in rows)
+        wanted = []
+        for row in rows:
+            if row.collection_id in feed_ids or row.object_seq in seen:
+                continue
+            obj = orjson.loads(row.raw)
+            facts = Facts.of(obj, row.tlp, row.kind, row.slug, row.collection_id, index_terms(obj))
+            if selector.matches(facts):
+                seen.add(row.object_seq)
+                wanted.append(row.object_seq)
+        if wanted:
+            add_to_collection(conn, feed_id, wanted, now_us())
