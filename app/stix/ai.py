@@ -10,11 +10,11 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import ValidationError
 
+from app.published import schema_path
 from app.stix.findings import Finding
 from app.stix.schemacache import Test, Validator, compile_schema
 
@@ -33,16 +33,10 @@ _ATLAS_TECHNIQUE = re.compile(r"AML\.T\d{4}(\.\d{3})?")
 _MAX_TERM = 200  # object_term.value
 
 
-def _schemas_dir() -> Path:
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "published_schemas"
-    return installed if installed.is_dir() else package.parent / "schemas"
-
-
 @cache
 def _schema(name: str) -> tuple[Test, Any]:
     """The fast acceptance test and the jsonschema validator of one published schema, loaded once."""
-    schema = json.loads((_schemas_dir() / name).read_text(encoding="utf-8"))
+    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
     Validator.check_schema(schema)
     return compile_schema(schema), Validator(schema)
 
