@@ -3,7 +3,7 @@ error resource (never a stack trace)."""
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,7 +28,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
-    app.add_exception_handler(Exception, _log_and_answer_500)
+    app.middleware("http")(_answer_500_without_closing)
     app.include_router(taxii_router)
     app.include_router(admin_router)
 
@@ -49,6 +49,11 @@ def create_app() -> FastAPI:
     return app
 
 
-async def _log_and_answer_500(request, exc):  # type: ignore[no-untyped-def]
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return await errors.unexpected_error_handler(request, exc)
+async def _answer_500_without_closing(request: Request, call_next):  # type: ignore[no-untyped-def]
+    """An unexpected error becomes a TAXII 500 error resource here, inside the app, so the server neither
+    re-raises it (which would drop the client's kept-alive connection) nor shows a stack trace."""
+    try:
+        return await call_next(request)
+    except Exception as exc:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return await errors.unexpected_error_handler(request, exc)
