@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from app.admin import operations
 from app.audit import query_events
+from app.feeds.upstream import feed_states
 from app.participants.auth import Caller, require_caller
 from app.participants.registry import NotFound, RegistryError
 from app.stix.markings import AudienceSpec
@@ -98,6 +99,12 @@ def mint_audience(body: AudienceRequest, caller: Caller = Depends(require_caller
     if not spec.has_recipients and embargo is None:
         raise TaxiiError(422, "Name recipient_identities or recipient_groups, or set embargo_until.")
     return _write(lambda conn: operations.mint(conn, caller.participant_id, spec))
+
+
+@router.get("/feeds", operation_id="list_feeds")
+def feeds(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
+    """Every feed with its selector and, for mirrors, the upstream's checkpoint, last success and last error."""
+    return feed_states()
 
 
 @router.get("/audit", operation_id="list_audit_events")
