@@ -66,9 +66,12 @@ def _sco(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def objects(count: int, seed: int = 7, tlps: tuple[str, ...] = ("clear", "green")) -> Iterator[dict[str, Any]]:
+def objects(
+    count: int, seed: int = 7, tlps: tuple[str, ...] = ("clear", "green"), audience: str | None = None
+) -> Iterator[dict[str, Any]]:
     """``count`` object versions: ~30% SDOs (some in 2-3 versions), 30% indicators, 20% relationships,
-    20% observables; TLP cycles through ``tlps`` (levels stricter than GREEN need recipients on a post)."""
+    20% observables; TLP cycles through ``tlps``. Levels stricter than GREEN need recipients on a post:
+    ``audience`` (an exchange-audience marking id) is then added to their markings."""
     rng = random.Random(seed)
     recent: list[str] = []
     made = 0
@@ -137,6 +140,8 @@ def objects(count: int, seed: int = 7, tlps: tuple[str, ...] = ("clear", "green"
         for version in versions:
             if made >= count:
                 break
+            if audience and version["object_marking_refs"][0] not in (TLP["clear"], TLP["green"]):
+                version["object_marking_refs"] = [*version["object_marking_refs"], audience]
             if version["type"] not in ("relationship",) and "created" in version:
                 recent.append(version["id"])
                 recent = recent[-200:]

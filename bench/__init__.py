@@ -1,0 +1,1 @@
+"""The AISX benchmark harness (see bench/README.md)."""

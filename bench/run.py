@@ -1,0 +1,261 @@
+"""Run the benchmark and write bench/RESULTS.md.
+
+    .venv/bin/python -m bench.run                          # full run: 10k, 100k, 1M; SQLite and PostgreSQL
+    .venv/bin/python -m bench.run --sizes 2000 --quick     # smoke run (what the test suite does)
+
+Everything is measured over HTTP on loopback, against servers this script starts: AISX on SQLite, AISX on
+PostgreSQL (a throwaway database, dropped at the end) and medallion 3.0.0 from PyPI in its own venv."""
+
+import argparse
+import itertools
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import measure
+from bench.generator import objects
+from bench.targets import AisxTarget, MedallionTarget, Target
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TLPS = ("clear", "green", "amber", "red")
+
+
+@dataclass
+class Row:
+    size: int
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Series:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _measure_reads(target: Target, ids: list[str], quick: bool) -> dict[str, Any]:
+    lab = target.readers["lab"]
+    sync = measure.full_sync(lab)
+    figures: dict[str, Any] = {
+        "sync_lab_objects": sync["objects"], "sync_lab_per_s": sync["objects_per_s"],
+        "page_p50_ms": sync["page_p50_ms"], "last_page_ms": sync["last_page_ms"],
+    }
+    if "agency" in target.readers:
+        agency = measure.full_sync(target.readers["agency"])
+        figures.update(sync_agency_objects=agency["objects"], sync_agency_per_s=agency["objects_per_s"])
+    repeats = 5 if quick else 30
+    if sync["last_last"]:
+        figures["poll_empty_ms"] = measure.poll_latency(lab, sync["last_last"], repeats)["p50_ms"]
+    if sync["last_first"]:
+        tail = measure.poll_latency(lab, sync["last_first"], repeats)
+        figures.update(poll_tail_ms=tail["p50_ms"], poll_tail_objects=tail["objects"])
+    figures["match_type_ms"] = measure.filter_latency(lab, {"match[type]": "indicator"}, 5 if quick else 20)
+    figures["match_id_ms"] = measure.filter_latency(lab, {"match[id]": ids[len(ids) // 2]}, 5 if quick else 20)
+    got = measure.get_latency(lab, ids, 30 if quick else 300)
+    figures.update(get_p50_ms=got["p50_ms"], get_p99_ms=got["p99_ms"], rss_mb=target.rss_mb())
+    return figures
+
+
+def _load(target: Target, batch: list[dict[str, Any]], second_writer: str | None) -> dict[str, float]:
+    """Post ``batch`` in envelopes of 1,000, every fourth envelope from a second producer when there is one."""
+    totals = {"accepted": 0.0, "failed": 0.0, "seconds": 0.0}
+    for i, start in enumerate(range(0, len(batch), 1000)):
+        writer = target.readers[second_writer] if second_writer and i % 4 == 3 else target.readers["writer"]
+        result = measure.ingest(writer, batch[start:start + 1000], 1000)
+        for key in totals:
+            totals[key] += result[key]
+    totals["objects_per_s"] = totals["accepted"] / totals["seconds"] if totals["seconds"] else 0.0
+    return totals
+
+
+def run_aisx(kind: str, sizes: list[int], workdir: Path, pg_url: str | None, quick: bool) -> Series:
+    bench = AisxTarget(workdir, pg_url)
+    target = bench.start()
+    series = Series(f"AISX ({kind})")
+    try:
+        source = objects(sizes[-1] * 2, seed=11, tlps=TLPS, audience=bench.audience)
+        ids: list[str] = []
+        stored = 0
+        small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
+        envelope_100 = measure.ingest(target.readers["writer"], small, 100)
+        stored += int(envelope_100["accepted"])
+        ids += [o["id"] for o in small]
+        for size in sizes:
+            batch = list(itertools.islice(source, size - stored))
+            loaded = _load(target, batch, None)
+            stored += int(loaded["accepted"])
+            ids += [o["id"] for o in batch]
+            row = Row(size, {"ingest_1000_per_s": loaded["objects_per_s"], "failed": loaded["failed"]})
+            if size == sizes[0]:
+                row.figures["ingest_100_per_s"] = envelope_100["objects_per_s"]
+            row.figures.update(_measure_reads(target, ids, quick))
+            row.figures["disk_mb"] = bench.disk_mb()
+            series.rows.append(row)
+            print(f"  {series.name} {size}: {row.figures}", flush=True)
+        if kind == "postgres":
+            series.extra["workers"] = _worker_scaling(bench, quick)
+    finally:
+        bench.stop()
+        bench.drop()
+    return series
+
+
+def _worker_scaling(bench: AisxTarget, quick: bool) -> dict[int, float]:
+    """Objects/s served to 4 concurrent syncing clients with 1 and with 2 uvicorn workers."""
+    result = {}
+    for workers in (1, 2):
+        target = bench.restart(workers)
+        readers = [target.readers["lab"]] + [
+            type(target.readers["lab"])(f"c{i}", bench._target().readers["lab"].client,
+                                        target.readers["lab"].collection_url) for i in range(3)]
+        result[workers] = measure.concurrent_reads(readers, 4 if quick else 15)
+    return result
+
+
+def run_medallion(sizes: list[int], workdir: Path, quick: bool) -> Series:
+    med = MedallionTarget(workdir)
+    version = med.install()
+    target = med.start()
+    series = Series(f"medallion {version} (memory)")
+    try:
+        source = objects(sizes[-1] * 2, seed=11, tlps=TLPS)
+        ids: list[str] = []
+        stored = 0
+        small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
+        envelope_100 = measure.ingest(target.readers["writer"], small, 100)
+        stored += int(envelope_100["accepted"])
+        ids += [o["id"] for o in small]
+        for size in sizes:
+            batch = list(itertools.islice(source, size - stored))
+            loaded = _load(target, batch, None)
+            stored += int(loaded["accepted"])
+            ids += [o["id"] for o in batch]
+            row = Row(size, {"ingest_1000_per_s": loaded["objects_per_s"], "failed": loaded["failed"]})
+            if size == sizes[0]:
+                row.figures["ingest_100_per_s"] = envelope_100["objects_per_s"]
+            row.figures.update(_measure_reads(target, ids, quick))
+            series.rows.append(row)
+            print(f"  {series.name} {size}: {row.figures}", flush=True)
+    finally:
+        med.stop()
+    return series
+
+
+# ------------------------------------------------------------------ report
+
+_COLUMNS = (
+    ("ingest_1000_per_s", "ingest obj/s (env 1000)", "{:,.0f}"),
+    ("ingest_100_per_s", "ingest obj/s (env 100)", "{:,.0f}"),
+    ("sync_lab_per_s", "full sync obj/s (lab)", "{:,.0f}"),
+    ("sync_agency_per_s", "full sync obj/s (agency)", "{:,.0f}"),
+    ("page_p50_ms", "page of 1000 p50 ms", "{:.1f}"),
+    ("last_page_ms", "last page ms", "{:.1f}"),
+    ("poll_empty_ms", "poll (nothing new) ms", "{:.1f}"),
+    ("poll_tail_ms", "poll (last page) ms", "{:.1f}"),
+    ("match_type_ms", "match[type] ms", "{:.1f}"),
+    ("match_id_ms", "match[id] ms", "{:.1f}"),
+    ("get_p50_ms", "GET p50 ms", "{:.2f}"),
+    ("get_p99_ms", "GET p99 ms", "{:.2f}"),
+    ("rss_mb", "server RSS MB", "{:.0f}"),
+    ("disk_mb", "DB on disk MB", "{:.0f}"),
+)
+
+
+def _table(series: Series) -> list[str]:
+    lines = [f"### {series.name}", "", "| figure | " + " | ".join(f"{r.size:,}" for r in series.rows) + " |",
+             "|---|" + "---:|" * len(series.rows)]
+    for key, label, fmt in _COLUMNS:
+        if any(key in r.figures for r in series.rows):
+            cells = [fmt.format(r.figures[key]) if key in r.figures else "" for r in series.rows]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    counts = [f"{r.figures.get('sync_lab_objects', 0):,} / {r.figures.get('sync_agency_objects', '-')}"
+              for r in series.rows]
+    lines.append("| versions seen by lab / agency | " + " | ".join(counts) + " |")
+    for workers, rate in series.extra.get("workers", {}).items():
+        lines.append(f"| 4 concurrent syncs, {workers} worker(s), obj/s | {rate:,.0f} |")
+    return [*lines, ""]
+
+
+def _ratios(aisx: Series, medallion: Series) -> list[str]:
+    common = {r.size: r for r in medallion.rows}
+    lines = [f"### {aisx.name} / {medallion.name} (higher is better for AISX)", "",
+             "| size | ingest | full sync | GET p50 | page p50 |", "|---:|---:|---:|---:|---:|"]
+    for row in aisx.rows:
+        med = common.get(row.size)
+        if med is None:
+            continue
+        f, m = row.figures, med.figures
+        lines.append(f"| {row.size:,} | {f['ingest_1000_per_s'] / m['ingest_1000_per_s']:.1f}x | "
+                     f"{f['sync_lab_per_s'] / m['sync_lab_per_s']:.1f}x | {m['get_p50_ms'] / f['get_p50_ms']:.1f}x | "
+                     f"{m['page_p50_ms'] / f['page_p50_ms']:.1f}x |")
+    return [*lines, ""]
+
+
+def _machine() -> list[str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in
+                         ("aisx", "fastapi", "uvicorn", "sqlalchemy", "psycopg", "orjson"))
+    import sqlite3
+
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() or "n/a"
+    return [f"- machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, {cpu}, "
+            f"{int(mem) // 1024 // 1024} GiB RAM, {platform.platform()}",
+            f"- Python {platform.python_version()}; {versions}; SQLite {sqlite3.sqlite_version}; {pg}"]
+
+
+def write_report(path: Path, all_series: list[Series], command: str, started: float) -> None:
+    lines = ["# Benchmark results", "", f"Command: `{command}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"{(time.time() - started) / 60:.1f} min.", "", *_machine(), "",
+             "All figures over HTTP on loopback, one client, one server process unless stated. Objects are the "
+             "generator's realistic mix (SDOs with several versions, indicators with STIX patterns, relationships, "
+             "observables; TLP CLEAR, GREEN, AMBER and RED cycling; AMBER/RED name lab B as recipient). Lab A "
+             "posts; 'lab' reads as lab A (sees all it posted), 'agency' as an agency (sees CLEAR and GREEN, about "
+             "half). Sizes are stored object versions.", ""]
+    for series in all_series:
+        lines += _table(series)
+    medallion = next((s for s in all_series if s.name.startswith("medallion")), None)
+    if medallion:
+        for series in all_series:
+            if series is not medallion:
+                lines += _ratios(series, medallion)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--medallion-sizes", default="10000")
+    parser.add_argument("--postgres-url", default=DEFAULT_PG)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    started = time.time()
+    series = []
+    with tempfile.TemporaryDirectory(prefix="aisx-bench-") as tmp:
+        root = Path(tmp)
+        for kind in args.databases.split(","):
+            if kind:
+                (root / kind).mkdir()
+                series.append(run_aisx(kind, sizes, root / kind, args.postgres_url if kind == "postgres" else None,
+                                       args.quick))
+        med_sizes = sorted(int(s) for s in args.medallion_sizes.split(",") if s)
+        if med_sizes:
+            series.append(run_medallion(med_sizes, root / "medallion", args.quick))
+    write_report(Path(args.out), series, " ".join([Path(sys.executable).name, "-m", "bench.run", *sys.argv[1:]]),
+                 started)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
