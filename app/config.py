@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     page_max: int = Field(10000, gt=0, description="Hard maximum page size; larger limits are clamped.")
     max_filter_values: int = Field(100, gt=0, description="Most comma-separated values in one match[] filter.")
     db_pool_size: int = 10
+    rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
+    auth_failures_per_minute: int = Field(
+        100, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
 
 
 @lru_cache

@@ -5,15 +5,18 @@ import base64
 import binascii
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fastapi import Request
 
 from app.audit import note_key_use
+from app.config import get_settings
 from app.participants.keys import hash_secret
+from app.participants.ratelimit import Limiter, Verdict
 from app.store import participants as store
 from app.store.collections import Subject
 from app.store.engine import read_connection
-from app.taxii.errors import unauthorized
+from app.taxii.errors import TaxiiError, unauthorized
 
 
 @dataclass(frozen=True)
@@ -58,27 +61,47 @@ def _credentials(header: str) -> tuple[str | None, str]:
     raise unauthorized("Unsupported Authorization scheme: use Bearer <secret> or Basic <key id>:<secret>.")
 
 
-def resolve_caller(header: str | None) -> Caller | None:
-    """The caller named by an Authorization header; None when there is none; 401 when it is invalid."""
+def resolve_caller(header: str | None, address: str = "-") -> Caller | None:
+    """The caller named by an Authorization header; None when there is none; 401 when it is invalid; 429 when
+    its key is over its rate limit or ``address`` has failed authentication too often."""
     if not header:
         return None
-    key_id, secret = _credentials(header)
-    secret_hash = hash_secret(secret)
-    with read_connection() as conn:
-        key = store.find_key_by_hash(conn, secret_hash) if key_id is None else store.find_key(conn, key_id)
-        if key is None or not hmac.compare_digest(key.secret_hash, secret_hash) or key.revoked:
+    blocked = limiter().address_blocked(address)
+    if not blocked.allowed:
+        raise _too_many("Too many failed authentications from this address; wait before retrying.", blocked)
+    try:
+        key_id, secret = _credentials(header)
+        secret_hash = hash_secret(secret)
+        with read_connection() as conn:
+            holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
+        if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash) or holder.key.revoked:
             raise unauthorized("Invalid or revoked API key.")
-        participant = store.get_participant(conn, key.participant_id)
-    if participant is None or participant.suspended:
-        raise unauthorized("This participant is suspended; contact the exchange operators.")
-    note_key_use(participant.id, key.key_id)
-    return Caller(participant.id, participant.slug, participant.kind, participant.groups,
-                  participant.identity_id, participant.pseudonym_identity_id, key.key_id)
+        if holder.suspended:
+            raise unauthorized("This participant is suspended; contact the exchange operators.")
+    except TaxiiError:
+        limiter().auth_failed(address)
+        raise
+    verdict = limiter().key_request(holder.key.key_id)
+    if not verdict.allowed:
+        raise _too_many("This API key is over its request rate limit.", verdict)
+    note_key_use(holder.participant_id, holder.key.key_id)
+    return Caller(holder.participant_id, holder.slug, holder.kind, holder.groups, holder.identity_id,
+                  holder.pseudonym_identity_id, holder.key.key_id)
+
+
+def _too_many(description: str, verdict: Verdict) -> TaxiiError:
+    return TaxiiError(429, description, headers={"Retry-After": str(verdict.retry_after)})
+
+
+@lru_cache
+def limiter() -> Limiter:
+    settings = get_settings()
+    return Limiter(settings.rate_limit_per_minute, settings.auth_failures_per_minute)
 
 
 def optional_caller(request: Request) -> Caller | None:
     """Route dependency: the authenticated caller, or None for an anonymous request."""
-    return resolve_caller(request.headers.get("authorization"))
+    return resolve_caller(request.headers.get("authorization"), request.client.host if request.client else "-")
 
 
 def require_caller(request: Request) -> Caller:

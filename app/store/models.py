@@ -224,3 +224,13 @@ class ObjectTerm(SQLModel, table=True):
     object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), primary_key=True))
     kind: str = Field(primary_key=True, max_length=32)
     value: str = Field(primary_key=True, max_length=200)
+
+
+class RateCounter(SQLModel, table=True):
+    """Events per key and one-minute window, summed over every worker (rate limits)."""
+
+    __tablename__ = "rate_counter"
+    scope: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=100)
+    window: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -79,16 +79,6 @@ def _key(row) -> KeyRow:  # type: ignore[no-untyped-def]
     return KeyRow(row.key_id, row.participant_id, row.secret_hash, row.revoked_at is not None)
 
 
-def find_key_by_hash(conn: Connection, secret_hash: str) -> KeyRow | None:
-    row = conn.execute(select(_keys).where(_keys.c.secret_hash == secret_hash)).first()
-    return _key(row) if row else None
-
-
-def find_key(conn: Connection, key_id: str) -> KeyRow | None:
-    row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
-    return _key(row) if row else None
-
-
 def revoke_key(conn: Connection, key_id: str, at: int) -> bool:
     result = conn.execute(
         update(_keys).where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None)).values(revoked_at=at)
@@ -120,3 +110,32 @@ def list_keys(conn: Connection, participant_id: int) -> list[dict]:
     rows = conn.execute(select(_keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at)
                         .where(_keys.c.participant_id == participant_id).order_by(_keys.c.created_at))
     return [dict(r._mapping) for r in rows]
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """A key with the participant holding it: what authentication needs, in two queries."""
+
+    key: KeyRow
+    participant_id: int
+    slug: str
+    kind: str
+    identity_id: str
+    pseudonym_identity_id: str
+    suspended: bool
+    groups: tuple[str, ...]
+
+
+def find_key_holder(conn: Connection, *, secret_hash: str | None = None, key_id: str | None = None) -> KeyHolder | None:
+    """The key (by secret hash, or by key id) and its participant."""
+    where = _keys.c.secret_hash == secret_hash if key_id is None else _keys.c.key_id == key_id
+    row = conn.execute(
+        select(_keys, _participants.c.slug, _participants.c.kind, _participants.c.identity_id,
+               _participants.c.pseudonym_identity_id, _participants.c.suspended)
+        .join(_participants, _participants.c.id == _keys.c.participant_id).where(where)
+    ).first()
+    if row is None:
+        return None
+    groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.participant_id)).scalars()
+    return KeyHolder(_key(row), row.participant_id, row.slug, row.kind, row.identity_id, row.pseudonym_identity_id,
+                     row.suspended, tuple(sorted(groups)))

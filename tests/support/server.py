@@ -78,6 +78,7 @@ class Server:
     port: int
     database: ThrowawayDatabase
     workers: int = 1
+    settings: dict[str, str] = field(default_factory=dict)  # extra AISX_* settings for this server
     process: subprocess.Popen | None = None
     admin_secret: str = ""
     admin_key_id: str = ""
@@ -91,6 +92,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AISX_")}
         env.update(AISX_DATABASE_URL=self.database.url, AISX_FEEDS_DIR=str(self.workdir / "feeds"),
                    AISX_HOST="127.0.0.1", AISX_PORT=str(self.port))
+        env.update(self.settings)
         return env
 
     @property

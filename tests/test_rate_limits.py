@@ -1,0 +1,37 @@
+"""Rate limits: per key (429 with Retry-After, shared by the workers) and failed authentication per address."""
+
+import pytest
+
+from tests.support.server import Server, ThrowawayDatabase, free_port
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("limited")
+    database = ThrowawayDatabase(workdir)
+    srv = Server(workdir, free_port(), database, workers=2,
+                 settings={"AISX_RATE_LIMIT_PER_MINUTE": "20", "AISX_AUTH_FAILURES_PER_MINUTE": "5"}).start()
+    yield srv
+    srv.stop()
+    database.drop()
+
+
+def test_a_key_over_its_limit_gets_429_with_retry_after(limited):
+    lab = limited.add_participant("busy-lab", "lab")
+    statuses = [lab.client.get("collections/").status_code for _ in range(60)]
+    assert statuses[0] == 200
+    assert 429 in statuses  # both workers count; the total is merged through the database within a second
+    refused = next(r for r in (lab.client.get("collections/") for _ in range(3)) if r.status_code == 429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["http_status"] == "429"
+    other = limited.add_participant("quiet-lab", "lab")
+    assert other.client.get("collections/").status_code == 200  # the limit is per key
+
+
+def test_repeated_failed_authentication_is_throttled_per_address(limited):
+    with limited.client("aisx_s_wrong") as client:
+        statuses = [client.get("collections/").status_code for _ in range(12)]
+    assert statuses[:5] == [401] * 5
+    assert statuses[-1] == 429
+    good = limited.add_participant("locked-out-lab", "lab")
+    assert good.client.get("collections/").status_code == 429  # the address is throttled, whatever the key
