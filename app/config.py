@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     page_default: int = Field(1000, gt=0, description="Objects per page when the client sends no limit.")
     page_max: int = Field(10000, gt=0, description="Hard maximum page size; larger limits are clamped.")
     max_filter_values: int = Field(100, gt=0, description="Most comma-separated values in one match[] filter.")
+    max_envelope_objects: int = Field(10000, gt=0, description="Most objects in one POSTed envelope (413 above).")
+    max_object_bytes: int = Field(1024 * 1024, gt=0, description="Largest single object, serialised (rejected above).")
+    max_nesting_depth: int = Field(32, gt=0, description="Deepest JSON nesting inside one object (rejected above).")
+    max_query_length: int = Field(8192, gt=0, description="Longest accepted query string, bytes (414 above).")
+    body_read_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall before 408.")
     db_pool_size: int = 10
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(

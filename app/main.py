@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, JSONResponse
 
 from app import __version__
 from app.admin.api import router as admin_router
+from app.config import get_settings
 from app.published import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
@@ -28,6 +29,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.middleware("http")(_refuse_long_queries)
     app.middleware("http")(_answer_500_without_closing)
     app.include_router(taxii_router)
     app.include_router(admin_router)
@@ -47,6 +49,14 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+async def _refuse_long_queries(request: Request, call_next):  # type: ignore[no-untyped-def]
+    """414 for query strings longer than any honest filter: no work grows with attacker-chosen input."""
+    most = get_settings().max_query_length
+    if len(request.scope.get("query_string", b"")) > most:
+        return errors.error_response(errors.TaxiiError(414, f"The query string is longer than {most} bytes."))
+    return await call_next(request)
 
 
 async def _answer_500_without_closing(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from app.config import get_settings
 from app.stix.timestamps import TimestampError, parse_timestamp
 
 # STIX 2.1 §6: cyber-observable objects carry no created/modified and are not versioned.
@@ -87,8 +88,26 @@ def check_common(obj: dict[str, Any]) -> int | None:
     return _timestamp(obj, "modified")
 
 
+def _nesting_depth(value: Any) -> int:
+    """How deeply containers nest in ``value`` (iterative: a hostile object cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def check_object(obj: dict[str, Any]) -> CheckedObject:
     """Check ``obj`` and derive the columns stored with it; raises ObjectRejected."""
+    settings = get_settings()
+    raw = orjson.dumps(obj)
+    if len(raw) > settings.max_object_bytes:
+        raise ObjectRejected(f"the object is {len(raw)} bytes; at most {settings.max_object_bytes} are accepted")
+    depth = _nesting_depth(obj)
+    if depth > settings.max_nesting_depth:
+        raise ObjectRejected(f"the object nests {depth} levels deep; at most {settings.max_nesting_depth} are accepted")
     version = check_common(obj)
     return CheckedObject(
         obj=obj,
@@ -97,5 +116,5 @@ def check_object(obj: dict[str, Any]) -> CheckedObject:
         spec_version=obj["spec_version"],
         version=version,
         content_hash=hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest(),
-        raw=orjson.dumps(obj).decode(),
+        raw=raw.decode(),
     )

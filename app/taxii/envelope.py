@@ -1,10 +1,12 @@
 """Reading a POSTed envelope: size limit first (without buffering more than allowed), then shape."""
 
+import asyncio
 from typing import Any
 
 import orjson
 from fastapi import Request
 
+from app.config import get_settings
 from app.taxii.errors import TaxiiError
 
 
@@ -17,7 +19,15 @@ async def read_body(request: Request, max_length: int) -> bytes:
         if int(declared) > max_length:
             raise _too_large(max_length)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    timeout = get_settings().body_read_timeout
+    while True:
+        try:  # a client that stalls mid-body must not hold a worker
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise TaxiiError(408, f"The request body stalled for more than {timeout:g} s.") from None
         size += len(chunk)
         if size > max_length:
             raise _too_large(max_length)
@@ -44,6 +54,10 @@ def parse_envelope(body: bytes) -> list[dict[str, Any]]:
     objects = data.get("objects")
     if not isinstance(objects, list) or not objects:
         raise TaxiiError(400, "The envelope must have an 'objects' list with at least one object.")
+    most = get_settings().max_envelope_objects
+    if len(objects) > most:
+        raise TaxiiError(413, f"The envelope has {len(objects)} objects; at most {most} are accepted per request.",
+                         details={"max_envelope_objects": most})
     unnamed = [i for i, obj in enumerate(objects) if not isinstance(obj, dict) or not isinstance(obj.get("id"), str)]
     if unnamed:
         raise TaxiiError(422, "Every object must be a JSON object with a string 'id'; nothing was stored.",
