@@ -1,32 +1,40 @@
 """A STIX 2.1 patterning-language parser (STIX 2.1 §9), written for speed: the reference parser
 (stix2-patterns, ANTLR) checks about 650 patterns/s on this machine class, this one tens of thousands.
-It validates syntax only and answers with a message that points at the offending position. The test suite
-cross-checks it against stix2-patterns."""
+It checks the grammar (comments included), the digest length of hashes compared with =, !=, <, >, <=, >= or IN,
+and that no qualifier type is given twice to one observation expression, and answers with a message that points
+at the offending position. tests/test_patterns_property.py cross-checks it against stix2-patterns and lists the
+deliberate differences (REPEATS 0 TIMES is refused; IN on hashes checks each member; LIKE and MATCHES on hashes
+are searches, not digests)."""
 
 import re
 from functools import lru_cache
 
 _TOKEN = re.compile(r"""
-    (?P<ws>\s+)
+    (?P<ws>\s+|/\*.*?\*/|//[^\r\n]*)
   | (?P<timestamp>t'\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])
                   T(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?Z')
-  | (?P<binary>b'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?')
+  | (?P<binary>b'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)')
   | (?P<hex>h'(?:[0-9a-fA-F]{2})*')
   | (?P<string>'(?:\\['\\]|[^'\\])*')
   | (?P<float>[+-]?\d*\.\d+)
-  | (?P<int>[+-]?\d+)
+  | (?P<int>[+-]?(?:0|[1-9]\d*))
   | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)
-  | (?P<op><=|>=|!=|==|=|<|>)
+  | (?P<op><=|>=|<>|!=|==|=|<|>)
   | (?P<punct>[\[\]():.,*])
-""", re.VERBOSE)
+""", re.VERBOSE | re.DOTALL)
 
 _KEYWORDS = {"AND", "OR", "NOT", "FOLLOWEDBY", "LIKE", "MATCHES", "ISSUPERSET", "ISSUBSET", "EXISTS", "IN",
-             "START", "STOP", "SECONDS", "WITHIN", "REPEATS", "TIMES"}
+             "START", "STOP", "SECONDS", "WITHIN", "REPEATS", "TIMES", "LAST"}
 _STRING_OPS = {"LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET"}
 _LITERALS = {"timestamp", "binary", "hex", "string", "float", "int", "bool"}
 
 
-_HASH_HEX_LENGTHS = {"MD5": 32, "SHA-1": 40, "SHA-256": 64, "SHA-512": 128, "SHA3-256": 64, "SHA3-512": 128}
+# Hex digest lengths of the hash-algorithm-ov algorithms (and common extras); the algorithm named in an object
+# path is compared case-insensitively and without hyphens, as stix2-patterns does ("sha256" is SHA-256).
+_HASH_HEX_LENGTHS = {"MD5": 32, "SHA1": 40, "SHA224": 56, "SHA256": 64, "SHA384": 96, "SHA512": 128,
+                     "SHA3224": 56, "SHA3256": 64, "SHA3384": 96, "SHA3512": 128, "RIPEMD160": 40,
+                     "WHIRLPOOL": 128}
+_HEX = re.compile(r"[0-9a-fA-F]*")
 
 
 class PatternError(ValueError):
@@ -34,13 +42,21 @@ class PatternError(ValueError):
 
 
 def _hash_algorithm(steps: list[str]) -> str | None:
-    return steps[-1] if len(steps) >= 2 and steps[-2] == "hashes" and steps[-1] in _HASH_HEX_LENGTHS else None
+    """The algorithm, when the object path ends in ``hashes.<algorithm with a known digest length>``."""
+    if len(steps) < 2 or steps[-2] != "hashes":
+        return None
+    return steps[-1] if steps[-1].upper().replace("-", "") in _HASH_HEX_LENGTHS else None
 
 
 def _check_hash(algorithm: str, token: tuple[str, str, int]) -> None:
-    value, length = token[1][1:-1], _HASH_HEX_LENGTHS[algorithm]
-    if len(value) != length or not re.fullmatch(r"[0-9a-fA-F]*", value):
-        raise PatternError(f"{value!r} at position {token[2]} is not a valid {algorithm} hash ({length} hex digits)")
+    length = _HASH_HEX_LENGTHS[algorithm.upper().replace("-", "")]
+    kind, text, pos = token
+    if kind != "string":
+        raise PatternError(f"{text!r} at position {pos} is not a valid {algorithm} hash: compare hashes with a "
+                           f"quoted string of {length} hex digits")
+    value = text[1:-1]
+    if len(value) != length or not _HEX.fullmatch(value):
+        raise PatternError(f"{value!r} at position {pos} is not a valid {algorithm} hash ({length} hex digits)")
 
 
 def _tokens(pattern: str) -> list[tuple[str, str, int]]:
@@ -123,27 +139,31 @@ class _Parser:
         self.qualifiers()
 
     def qualifiers(self) -> None:
+        seen: set[str] = set()
         while True:
-            if self.is_("WITHIN"):
-                self.take()
+            kind, text, pos = self.peek()
+            if kind != "kw" or text not in ("WITHIN", "REPEATS", "START"):
+                return
+            if text in seen:  # e.g. "WITHIN 5 SECONDS WITHIN 10 SECONDS": one of them is meaningless
+                raise PatternError(f"a second {text} qualifier at position {pos}: an observation expression takes "
+                                   "each qualifier at most once")
+            seen.add(text)
+            self.take()
+            if text == "WITHIN":
                 if self.peek()[0] not in ("int", "float") or self.peek()[1].startswith("-"):
                     raise self.fail("a positive number of seconds after WITHIN")
                 self.take()
                 self.expect("SECONDS")
-            elif self.is_("REPEATS"):
-                self.take()
-                kind, text, _ = self.peek()
-                if kind != "int" or int(text) <= 0:
+            elif text == "REPEATS":
+                kind, number, _ = self.peek()
+                if kind != "int" or int(number) <= 0:
                     raise self.fail("a positive integer after REPEATS")
                 self.take()
                 self.expect("TIMES")
-            elif self.is_("START"):
-                self.take()
+            else:
                 self._timestamp("START")
                 self.expect("STOP")
                 self._timestamp("STOP")
-            else:
-                return
 
     def _timestamp(self, after: str) -> None:
         if self.peek()[0] != "timestamp":
@@ -171,14 +191,14 @@ class _Parser:
         if self.is_("NOT"):
             self.take()
         kind, text, _ = self.peek()
+        algorithm = self.hash_algorithm
         if kind == "op":
             self.take()
-            if self.hash_algorithm and text in ("=", "==", "!=") and self.peek()[0] == "string":
-                _check_hash(self.hash_algorithm, self.peek())
-            self.literal(orderable=text in ("<", "<=", ">", ">="))
+            orderable = text in ("<", "<=", ">", ">=")
+            self.literal(orderable=orderable, hash_algorithm=algorithm)
         elif kind == "kw" and text == "IN":
             self.take()
-            self.set_literal()
+            self.set_literal(hash_algorithm=algorithm)
         elif kind == "kw" and text in _STRING_OPS:
             self.take()
             if self.peek()[0] != "string":
@@ -187,22 +207,24 @@ class _Parser:
         else:
             raise self.fail("a comparison operator (=, !=, <, >, <=, >=, IN, LIKE, MATCHES, ISSUBSET, ISSUPERSET)")
 
-    def literal(self, *, orderable: bool = False) -> None:
+    def literal(self, *, orderable: bool = False, hash_algorithm: str | None = None) -> None:
         kind = self.peek()[0]
         allowed = _LITERALS - {"bool"} if orderable else _LITERALS
         if kind not in allowed:
             raise self.fail("a literal value (string, number, boolean, t'timestamp', b'base64' or h'hex')")
+        if hash_algorithm:
+            _check_hash(hash_algorithm, self.peek())
         self.take()
 
-    def set_literal(self) -> None:
+    def set_literal(self, *, hash_algorithm: str | None = None) -> None:
         self.expect("(")
         if self.is_(")"):
             self.take()
             return
-        self.literal()
+        self.literal(hash_algorithm=hash_algorithm)
         while self.is_(","):
             self.take()
-            self.literal()
+            self.literal(hash_algorithm=hash_algorithm)
         self.expect(")")
 
     def object_path(self) -> None:
@@ -218,7 +240,7 @@ class _Parser:
             elif self.is_("["):
                 self.take()
                 kind, text, _ = self.peek()
-                if not (kind == "int" and not text.startswith(("-", "+"))) and not (kind == "punct" and text == "*"):
+                if not (kind == "int" and not text.startswith("-")) and not (kind == "punct" and text == "*"):
                     raise self.fail("a list index or '*'")
                 self.take()
                 self.expect("]")
@@ -230,8 +252,10 @@ class _Parser:
         kind, text, _ = self.peek()
         if kind not in ("word", "string"):
             raise self.fail("a property name")
+        if kind == "word" and "-" in text:  # the grammar allows hyphens in object types only
+            raise self.fail(f"a property name without '-' (quote it: '{text}')")
         self.take()
-        return text.strip("'")
+        return text[1:-1] if kind == "string" else text
 
 
 @lru_cache(maxsize=65536)

@@ -31,7 +31,20 @@ _IDENTIFIER = re.compile(rf"^([a-z0-9][a-z0-9-]{{1,248}}[a-z0-9])--{_UUID}\Z")
 _EXTENSION_TYPES = {"new-sdo", "new-sco", "new-sro", "property-extension", "toplevel-property-extension"}
 _OPINIONS = {"strongly-disagree", "disagree", "neutral", "agree", "strongly-agree"}
 _SDO_OR_SCO = "an SDO or SCO"
+_SDO = "an SDO"
+_SCO_OR_SRO = "an SCO or SRO"
+_SCO = "an SCO"
 _ANY = "*"
+_NOT_SDO_OR_SCO = SRO_TYPES | META_TYPES | {"bundle"}
+# What each category excludes: types outside STIX's own (custom types, or types defined by an extension-definition
+# such as a "new-sdo") cannot be classified from the id alone and are accepted.
+_EXCLUDED = {
+    _SDO_OR_SCO: _NOT_SDO_OR_SCO,
+    _SDO: SCO_TYPES | _NOT_SDO_OR_SCO,
+    _SCO_OR_SRO: SDO_TYPES | META_TYPES | {"bundle"},
+    _SCO: SDO_TYPES | SRO_TYPES | META_TYPES | {"bundle"},
+}
+_RELATIONSHIP_TYPE = re.compile(r"^[a-z0-9-]+\Z")
 
 Check = Callable[[Any, str, list[Finding]], None]
 
@@ -61,6 +74,17 @@ def _timestamp(value: Any, path: str, out: list[Finding]) -> None:
         out.append(Finding(path, "timestamp", str(exc)))
 
 
+def _number(low: float, high: float | None = None) -> Check:
+    """A JSON number (integer or float) from ``low`` to ``high`` (no upper bound when None)."""
+    wanted = f"a number from {low:g} to {high:g}" if high is not None else f"a number of at least {low:g}"
+
+    def check(value: Any, path: str, out: list[Finding]) -> None:
+        if (not isinstance(value, int | float) or isinstance(value, bool) or value != value  # NaN
+                or value < low or (high is not None and value > high)):
+            out.append(Finding(path, "range", f"must be {wanted}"))
+    return check
+
+
 def _integer(low: int, high: int) -> Check:
     def check(value: Any, path: str, out: list[Finding]) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -86,20 +110,21 @@ def _list(item: Check) -> Check:
 
 
 def _ref(*types: str) -> Check:
-    """An identifier whose type is one of ``types`` (or "an SDO or SCO", or any type for ``_ANY``)."""
+    """An identifier whose type is one of ``types``; or of a category (``_SDO_OR_SCO``, ``_SDO``, ``_SCO``,
+    ``_SCO_OR_SRO``), which custom and extension-defined types satisfy unless they are known to be outside it; or
+    of any type (``_ANY``)."""
     def check(value: Any, path: str, out: list[Finding]) -> None:
         match = _IDENTIFIER.match(value) if isinstance(value, str) else None
         if match is None:
             out.append(Finding(path, "identifier", f"must be a STIX identifier 'type--<UUID>', not {value!r}"))
             return
         target = match.group(1)
-        if _ANY in types:
+        if _ANY in types or target in types:
             return
-        if _SDO_OR_SCO in types and (target in SDO_TYPES or target in SCO_TYPES or target.startswith("x-")):
+        if any(t in _EXCLUDED and target not in _EXCLUDED[t] for t in types):
             return
-        if target not in types:
-            wanted = " or ".join(types)
-            out.append(Finding(path, "ref-type", f"must reference {wanted}, not a {target}"))
+        wanted = " or ".join(types)
+        out.append(Finding(path, "ref-type", f"must reference {wanted}, not a {target}"))
     return check
 
 
@@ -158,6 +183,11 @@ def _granular_marking(value: Any, path: str, out: list[Finding]) -> None:
     _list(_non_empty_string)(value.get("selectors"), f"{path}.selectors", out)
 
 
+def _relationship_type(value: Any, path: str, out: list[Finding]) -> None:
+    if not isinstance(value, str) or not _RELATIONSHIP_TYPE.match(value):
+        out.append(Finding(path, "format", f"must be lower-case a-z, 0-9 and '-' (e.g. 'indicates'), not {value!r}"))
+
+
 # ------------------------------------------------------------------ property tables
 
 _COMMON: dict[str, Check] = {
@@ -193,28 +223,30 @@ _TYPES: dict[str, tuple[tuple[str, ...], dict[str, Check]]] = {
                                    "kill_chain_phases": _list(_kill_chain_phase)}),
     "intrusion-set": (("name",), {**_NAMED, "first_seen": _timestamp, "last_seen": _timestamp,
                                   "aliases": _list(_non_empty_string), "goals": _list(_non_empty_string)}),
-    "location": ((), {"latitude": _string, "longitude": _string, "region": _non_empty_string,
+    "location": ((), {"latitude": _number(-90, 90), "longitude": _number(-180, 180),
+                      "precision": _number(0), "region": _non_empty_string,
                       "country": _non_empty_string, "name": _string}),
     "malware": (("is_family",), {"is_family": _boolean, "name": _string, "first_seen": _timestamp,
                                  "last_seen": _timestamp, "sample_refs": _list(_ref("file", "artifact")),
                                  "operating_system_refs": _list(_ref("software")),
                                  "kill_chain_phases": _list(_kill_chain_phase)}),
-    "malware-analysis": (("product",), {"product": _non_empty_string, "sample_ref": _ref("file", "network-traffic",
-                                                                                         "artifact")}),
+    "malware-analysis": (("product",), {"product": _non_empty_string, "result": _non_empty_string,
+                                        "analysis_sco_refs": _list(_ref(_SCO)),
+                                        "sample_ref": _ref("file", "network-traffic", "artifact")}),
     "note": (("content", "object_refs"), {"content": _non_empty_string, "abstract": _string, **_REFS}),
     "observed-data": (("first_observed", "last_observed", "number_observed"), {
         "first_observed": _timestamp, "last_observed": _timestamp, "number_observed": _integer(1, 999_999_999),
-        "object_refs": _list(_ref(*SCO_TYPES, "relationship"))}),
+        "object_refs": _list(_ref(_SCO_OR_SRO))}),
     "opinion": (("opinion", "object_refs"), {"opinion": _enum(_OPINIONS), "explanation": _string, **_REFS}),
     "report": (("name", "published", "object_refs"), {**_NAMED, "published": _timestamp, **_REFS}),
     "threat-actor": (("name",), {**_NAMED, "first_seen": _timestamp, "last_seen": _timestamp}),
     "tool": (("name",), {**_NAMED, "kill_chain_phases": _list(_kill_chain_phase)}),
     "vulnerability": (("name",), _NAMED),
     "relationship": (("relationship_type", "source_ref", "target_ref"), {
-        "relationship_type": _non_empty_string, "source_ref": _ref(_SDO_OR_SCO), "target_ref": _ref(_SDO_OR_SCO),
+        "relationship_type": _relationship_type, "source_ref": _ref(_SDO_OR_SCO), "target_ref": _ref(_SDO_OR_SCO),
         "start_time": _timestamp, "stop_time": _timestamp}),
     "sighting": (("sighting_of_ref",), {
-        "sighting_of_ref": _ref(*SDO_TYPES), "observed_data_refs": _list(_ref("observed-data")),
+        "sighting_of_ref": _ref(_SDO), "observed_data_refs": _list(_ref("observed-data")),
         "where_sighted_refs": _list(_ref("identity", "location")), "count": _integer(0, 999_999_999),
         "first_seen": _timestamp, "last_seen": _timestamp, "summary": _boolean}),
     "marking-definition": ((), {"name": _string, "definition_type": _non_empty_string, "definition": _dict}),
@@ -241,6 +273,7 @@ _TYPES: dict[str, tuple[tuple[str, ...], dict[str, Check]]] = {
     "network-traffic": (("protocols",), {"protocols": _list(_non_empty_string),
                                          "src_ref": _ref("ipv4-addr", "ipv6-addr", "mac-addr", "domain-name"),
                                          "dst_ref": _ref("ipv4-addr", "ipv6-addr", "mac-addr", "domain-name"),
+                                         "src_port": _integer(0, 65535), "dst_port": _integer(0, 65535),
                                          "src_byte_count": _integer(0, 2**63 - 1),
                                          "dst_byte_count": _integer(0, 2**63 - 1)}),
     "process": ((), {"pid": _integer(0, 2**63 - 1)}),
@@ -279,13 +312,18 @@ def _structural_rules(obj: dict[str, Any], stix_type: str, out: list[Finding]) -
             out.append(Finding("pattern", "pattern", f"is not a valid STIX pattern: {error}"))
     if stix_type == "malware" and obj.get("is_family") is True and not obj.get("name"):
         out.append(Finding("name", "required", "is required when is_family is true"))
-    if stix_type == "location" and not (
-            "region" in obj or "country" in obj or ("latitude" in obj and "longitude" in obj)):
-        out.append(Finding("", "required", "a location needs region, country, or latitude and longitude"))
+    if stix_type == "location":
+        _location_rules(obj, out)
+    if stix_type == "observed-data":
+        _observed_data_rules(obj, out)
+    if stix_type == "malware-analysis" and "result" not in obj and "analysis_sco_refs" not in obj:
+        out.append(Finding("", "required", "a malware-analysis needs result or analysis_sco_refs"))
     if stix_type == "file" and "hashes" not in obj and "name" not in obj:
         out.append(Finding("", "required", "a file needs hashes or name"))
     if stix_type == "artifact" and ("payload_bin" in obj) == ("url" in obj):
         out.append(Finding("", "exclusive", "an artifact needs exactly one of payload_bin or url"))
+    if stix_type == "artifact" and "url" in obj and "hashes" not in obj:
+        out.append(Finding("hashes", "required", "is required on an artifact given by url"))
     if stix_type == "network-traffic" and "src_ref" not in obj and "dst_ref" not in obj:
         out.append(Finding("", "required", "network-traffic needs src_ref or dst_ref"))
     if stix_type == "marking-definition" and "extensions" not in obj and not (
@@ -296,6 +334,26 @@ def _structural_rules(obj: dict[str, Any], stix_type: str, out: list[Finding]) -
         for prop in ("created_by_ref", "modified"):
             if prop not in obj:
                 out.append(Finding(prop, "required", "is required on an extension-definition"))
+
+
+def _location_rules(obj: dict[str, Any], out: list[Finding]) -> None:
+    if not ("region" in obj or "country" in obj or ("latitude" in obj and "longitude" in obj)):
+        out.append(Finding("", "required", "a location needs region, country, or latitude and longitude"))
+    for prop, other in (("latitude", "longitude"), ("longitude", "latitude")):
+        if prop in obj and other not in obj:
+            out.append(Finding(other, "required", f"is required when {prop} is present"))
+    if "precision" in obj and not ("latitude" in obj and "longitude" in obj):
+        out.append(Finding("precision", "required", "needs latitude and longitude"))
+
+
+def _observed_data_rules(obj: dict[str, Any], out: list[Finding]) -> None:
+    if ("objects" in obj) == ("object_refs" in obj):
+        out.append(Finding("object_refs", "exclusive", "exactly one of object_refs or the deprecated objects is "
+                                                       "required"))
+    refs = obj.get("object_refs")
+    if isinstance(refs, list) and refs and all(
+            isinstance(r, str) and r.partition("--")[0] in SRO_TYPES for r in refs):
+        out.append(Finding("object_refs", "required", "must reference at least one SCO"))
 
 
 def _extension_keys(obj: dict[str, Any], out: list[Finding]) -> None:
@@ -316,6 +374,8 @@ def validate(obj: dict[str, Any]) -> list[Finding]:
     must only be well-formed (3-250 of a-z, 0-9, _)."""
     findings: list[Finding] = []
     stix_type = obj.get("type", "")
+    if not isinstance(stix_type, str):
+        return [Finding("type", "type", "must be a string")]
     required, checks = _TYPES.get(stix_type, ((), {}))
     for prop in required:
         if prop not in obj:
