@@ -20,7 +20,7 @@ SCO_TYPES = frozenset({
 # Marking definitions have a created but cannot be versioned (STIX 2.1 §7.2.1).
 CREATED_ONLY_TYPES = frozenset({"marking-definition"})
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")  # RFC 4122
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
 
 
@@ -102,7 +102,10 @@ def _nesting_depth(value: Any) -> int:
 def check_object(obj: dict[str, Any]) -> CheckedObject:
     """Check ``obj`` and derive the columns stored with it; raises ObjectRejected."""
     settings = get_settings()
-    raw = orjson.dumps(obj)
+    try:
+        raw = orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. an integer beyond 64 bits
+        raise ObjectRejected(f"the object cannot be stored as JSON: {exc}") from None
     if len(raw) > settings.max_object_bytes:
         raise ObjectRejected(f"the object is {len(raw)} bytes; at most {settings.max_object_bytes} are accepted")
     depth = _nesting_depth(obj)
