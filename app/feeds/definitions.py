@@ -26,6 +26,8 @@ class Upstream:
     password_env: str | None = None
     poll_interval: int = 300
     page_size: int = 1000
+    retry_attempts: int = 6  # tries per page on network errors, 429 and 5xx
+    retry_backoff: float = 1.0  # seconds before the first retry; doubled each time (at most 60)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class FeedDefinition:
     id: str
     alias: str
     title: str
-    selector: dict[str, Any]
+    selector: dict[str, Any] | None  # None: a mirror that takes nothing posted locally
     read: tuple[str, ...] = ()
     public: bool = False
     description: str | None = None
@@ -74,7 +76,7 @@ def parse_feed(text: str, source: str) -> FeedDefinition:
     access = data.get("access", {})
     upstream = Upstream(**data["upstream"]) if "upstream" in data else None
     return FeedDefinition(
-        id=data["id"], alias=data["alias"], title=data["title"], selector=data["selector"],
+        id=data["id"], alias=data["alias"], title=data["title"], selector=data.get("selector"),
         read=tuple(access.get("read", ())), public=access.get("public", False), description=data.get("description"),
         api_root=data.get("api_root", "exchange"), default_group=data.get("default_group"), upstream=upstream,
         source=source,

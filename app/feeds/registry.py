@@ -3,9 +3,10 @@ new definitions are backfilled, changed ones rebuilt on request, and arriving ob
 whose selector matches."""
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 
 from app.feeds.definitions import FeedDefinition, FeedError
 from app.feeds.selector import Facts, Selector
@@ -13,7 +14,7 @@ from app.sharing.exchange import publish_definitions
 from app.stix.ai import index_terms
 from app.store.collections import CollectionRow, Subject, get_api_root, insert_collection, list_collections
 from app.store.engine import now_us
-from app.store.models import Collection, Grant, Membership, Participant, StixObject
+from app.store.models import Collection, Grant, Membership, Participant, StixObject, UpstreamState
 from app.store.objects import add_to_collection
 
 _collections = Collection.__table__
@@ -21,6 +22,7 @@ _grants = Grant.__table__
 _membership = Membership.__table__
 _objects = StixObject.__table__
 _participants = Participant.__table__
+_upstream_state = UpstreamState.__table__
 _REBUILD_BATCH = 2000
 
 
@@ -55,6 +57,9 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
             before = orjson.loads(row.feed)
             if before.get("selector") != feed.selector:
                 changed.append(feed.id)
+            if _upstream_key(before.get("upstream")) != _upstream_key(feed.upstream and feed.upstream.__dict__):
+                # a checkpoint is a position in one upstream collection's timeline: useless for another
+                conn.execute(delete(_upstream_state).where(_upstream_state.c.feed_id == feed.id))
         conn.execute(update(_collections).where(_collections.c.id == feed.id).values(
             alias=feed.alias, title=feed.title, description=feed.description, public=feed.public,
             default_group=feed.default_group, feed=feed.to_json()))
@@ -65,13 +70,24 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
     return created, changed
 
 
+def _upstream_key(upstream: dict[str, Any] | None) -> tuple[str, str] | None:
+    return (upstream["url"].rstrip("/"), upstream["collection"]) if upstream else None
+
+
+def _feed_ids(conn: Connection) -> set[str]:
+    return set(conn.execute(select(_collections.c.id).where(_collections.c.feed.is_not(None))).scalars())
+
+
 def feed_selectors(conn: Connection) -> list[tuple[str, Selector]]:
-    """(feed id, selector) for every feed, sources resolved from aliases to ids within its API root."""
+    """(feed id, selector) for every feed that has one, sources resolved from aliases to ids within its API
+    root. (A mirror without a selector takes nothing posted locally.)"""
     rows = conn.execute(select(_collections.c.id, _collections.c.api_root, _collections.c.feed)
                         .where(_collections.c.feed.is_not(None))).all()
     result = []
     for feed_id, api_root, text in rows:
         definition = FeedDefinition.from_json(text)
+        if definition.selector is None:
+            continue
         sources = None
         if "source_collections" in definition.selector:
             by_name = {c.alias: c.id for c in list_collections(conn, api_root)}
@@ -84,7 +100,7 @@ def route(conn: Connection, arrivals: Sequence[tuple[int, Facts]], now: int,
           selectors: list[tuple[str, Selector]] | None = None) -> None:
     """Add each arriving object version to every feed whose selector matches (feeds never feed feeds)."""
     selectors = feed_selectors(conn) if selectors is None else selectors
-    feed_ids = {feed_id for feed_id, _ in selectors}
+    feed_ids = _feed_ids(conn)
     for feed_id, selector in selectors:
         seqs = [seq for seq, facts in arrivals
                 if facts.source_collection not in feed_ids and selector.matches(facts)]
@@ -93,13 +109,31 @@ def route(conn: Connection, arrivals: Sequence[tuple[int, Facts]], now: int,
 
 
 def rebuild(conn: Connection, feed_id: str) -> int:
-    """Recompute a feed from every stored version in its sources; returns how many versions it now holds.
-    Versions that (re-)enter get a new date_added, so pollers see the feed's new content as new."""
-    selector = dict(feed_selectors(conn)).get(feed_id)
-    if selector is None:
+    """Recompute what a feed's selector takes from every stored version in its sources; returns how many
+    versions the feed now holds. Versions that (re-)enter get a new date_added, so pollers see the feed's
+    new content as new. What was put into the feed directly stays: the exchange's own definitions (every
+    collection serves them) and the objects mirrored from its upstream."""
+    feed_ids = _feed_ids(conn)
+    if feed_id not in feed_ids:
         raise FeedError(f"no feed {feed_id}")
-    conn.execute(delete(_membership).where(_membership.c.collection_id == feed_id))
-    feed_ids = {fid for fid, _ in feed_selectors(conn)}
+    selector = dict(feed_selectors(conn)).get(feed_id)
+    elsewhere = _membership.alias()
+    routed = list(conn.execute(select(_membership.c.seq).where(
+        _membership.c.collection_id == feed_id,
+        _membership.c.producer_id.is_not(None),
+        exists(select(elsewhere.c.seq).where(elsewhere.c.object_seq == _membership.c.object_seq,
+                                             elsewhere.c.collection_id.not_in(feed_ids))),
+    )).scalars())
+    for start in range(0, len(routed), _REBUILD_BATCH):
+        conn.execute(delete(_membership).where(_membership.c.seq.in_(bindparam("seqs", expanding=True))),
+                     {"seqs": routed[start:start + _REBUILD_BATCH]})
+    if selector is not None:
+        _select_into(conn, feed_id, selector, feed_ids)
+    return conn.execute(select(func.count()).select_from(_membership)
+                        .where(_membership.c.collection_id == feed_id)).scalar_one()
+
+
+def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: set[str]) -> None:
     query = (
         select(_membership.c.seq, _membership.c.object_seq, _membership.c.collection_id, _objects.c.raw,
                _objects.c.tlp, _participants.c.kind, _participants.c.slug)
@@ -112,7 +146,7 @@ def rebuild(conn: Connection, feed_id: str) -> int:
     while True:
         rows = conn.execute(query.where(_membership.c.seq > last).limit(_REBUILD_BATCH)).all()
         if not rows:
-            return len(seen)
+            return
         last = max(r.seq for r in rows)
         wanted = []
         for row in rows:

@@ -1,10 +1,15 @@
 """Mirroring an upstream TAXII 2.1 collection into a feed, with taxii2-client.
 
-Incremental by ``added_after``; the checkpoint (the upstream's X-TAXII-Date-Added-Last of the last stored
-page) lives in the database and advances only after the page is stored, so a crash re-pulls at most one page,
-whose objects are then accepted as identical duplicates: nothing lost, nothing twice. Network errors, 429 and
-5xx are retried with exponential backoff (Retry-After honoured). Objects pass the same validation and sharing
-rules as any post, attributed to the feed's configured participant."""
+Incremental by ``added_after``; one run keeps the ``added_after`` it started from and follows ``next``
+(servers bind ``next`` to the query it came from). Every object version is pulled (``match[version]=all``).
+The checkpoint lives in the database and advances only after a page is stored: to the page's
+X-TAXII-Date-Added-Last once the last page is in, and, while more pages follow, to just before it (objects
+added at that very instant may continue on the next page; many servers give a whole request one
+date_added). An interrupted run therefore resumes at most one page plus the objects of one instant early,
+and what it pulls again is accepted as identical duplicates: nothing lost, nothing twice. Network errors,
+429 and 5xx are retried with exponential backoff (Retry-After honoured); other failures stop the run with
+the error recorded. Objects pass the same validation and sharing rules as any post, attributed to the
+feed's configured participant."""
 
 import logging
 import os
@@ -12,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+import orjson
 import requests
 from sqlalchemy import insert, select, update
 from taxii2client.v21 import Collection as TaxiiCollection
@@ -19,7 +25,7 @@ from taxii2client.v21 import Collection as TaxiiCollection
 from app import ingest
 from app.feeds.definitions import FeedDefinition, Upstream
 from app.sharing.rules import Poster
-from app.stix.timestamps import format_timestamp
+from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from app.store.collections import get_collection
 from app.store.engine import now_us, read_connection, write_transaction
 from app.store.models import Collection, UpstreamState
@@ -29,7 +35,10 @@ log = logging.getLogger("aisx.upstream")
 _state = UpstreamState.__table__
 _collections = Collection.__table__
 _TAXII = "application/taxii+json;version=2.1"
-_ATTEMPTS = 6
+_MAX_DELAY = 60.0
+_MAX_RETRY_AFTER = 300.0
+_MAX_EMPTY_PAGES = 100  # in a row with more=true: the upstream is going round in circles
+_MAX_FAILURES = 20
 
 
 class UpstreamError(RuntimeError):
@@ -56,7 +65,7 @@ def _save_state(feed_id: str, **values: Any) -> None:
         if conn.execute(select(_state.c.feed_id).where(_state.c.feed_id == feed_id)).first():
             conn.execute(update(_state).where(_state.c.feed_id == feed_id).values(**values))
         else:
-            conn.execute(insert(_state).values(feed_id=feed_id, objects_pulled=0, **values))
+            conn.execute(insert(_state).values({"feed_id": feed_id, "objects_pulled": 0, **values}))
 
 
 def feed_states() -> list[dict[str, Any]]:
@@ -67,7 +76,8 @@ def feed_states() -> list[dict[str, Any]]:
         if feed.upstream:
             state = _load_state(feed.id)
             entry["upstream"] = {
-                "url": feed.upstream.url, "collection": feed.upstream.collection, "checkpoint": state["checkpoint"],
+                "url": feed.upstream.url, "collection": feed.upstream.collection, "state": _condition(state),
+                "checkpoint": state["checkpoint"],
                 "objects_pulled": state["objects_pulled"], "last_error": state["last_error"],
                 "last_success_at": _stamp(state["last_success_at"]), "last_error_at": _stamp(state["last_error_at"]),
             }
@@ -75,21 +85,33 @@ def feed_states() -> list[dict[str, Any]]:
     return result
 
 
+def _condition(state: dict[str, Any]) -> str:
+    """never-synced, ok (the last run succeeded) or failing (the last run stopped on an error)."""
+    success, error = state["last_success_at"], state["last_error_at"]
+    if success is None and error is None:
+        return "never-synced"
+    return "failing" if error is not None and (success is None or error > success) else "ok"
+
+
 def _stamp(micros: int | None) -> str | None:
     return format_timestamp(micros) if micros is not None else None
 
 
 def _remote(upstream: Upstream) -> TaxiiCollection:
-    user = os.environ.get(upstream.username_env or "", "") or None
-    password = os.environ.get(upstream.password_env or "", "") or None
+    credentials = []
+    for name in (upstream.username_env, upstream.password_env):
+        if name and not os.environ.get(name):
+            raise UpstreamError(f"the environment variable {name} (the upstream credentials) is not set")
+        credentials.append(os.environ.get(name) if name else None)
     url = upstream.url.rstrip("/") + f"/collections/{upstream.collection}/"
-    return TaxiiCollection(url, user=user, password=password)
+    return TaxiiCollection(url, user=credentials[0], password=credentials[1])
 
 
-def _get_page(remote: TaxiiCollection, params: dict[str, Any]) -> requests.Response:
+def _get_page(remote: TaxiiCollection, params: dict[str, Any], upstream: Upstream) -> requests.Response:
     """One page, retried with backoff on network errors, 429 and 5xx."""
-    delay = 1.0
-    for attempt in range(1, _ATTEMPTS + 1):
+    delay = upstream.retry_backoff
+    for attempt in range(1, upstream.retry_attempts + 1):
+        wait = delay
         try:
             response = remote._conn.session.get(remote.objects_url, params=params, headers={"Accept": _TAXII},
                                                 timeout=60)
@@ -101,59 +123,104 @@ def _get_page(remote: TaxiiCollection, params: dict[str, Any]) -> requests.Respo
             if response.status_code != 429 and response.status_code < 500:
                 raise UpstreamError(f"upstream answered {response.status_code}: {response.text[:300]}")
             problem = f"upstream answered {response.status_code}"
-            retry_after = response.headers.get("Retry-After", "")
+            retry_after = response.headers.get("Retry-After", "").strip()
             if retry_after.isdigit():
-                delay = max(delay, float(retry_after))
-        if attempt == _ATTEMPTS:
-            raise UpstreamError(f"{problem} (gave up after {_ATTEMPTS} attempts)")
-        log.warning("%s; retrying in %.0fs", problem, delay)
-        time.sleep(delay)
-        delay = min(delay * 2, 60)
+                wait = max(wait, min(float(retry_after), _MAX_RETRY_AFTER))
+        if attempt == upstream.retry_attempts:
+            raise UpstreamError(f"{problem} (gave up after {attempt} attempts)")
+        log.warning("%s; retrying in %.1fs", problem, wait)
+        time.sleep(wait)
+        delay = min(delay * 2, _MAX_DELAY)
     raise AssertionError("unreachable")
+
+
+def _envelope(response: requests.Response) -> dict[str, Any]:
+    try:
+        envelope = response.json()
+    except ValueError:
+        raise UpstreamError(f"upstream sent a page that is not JSON: {response.text[:200]!r}") from None
+    if not isinstance(envelope, dict):
+        raise UpstreamError("upstream sent a page that is not a TAXII envelope")
+    return envelope
+
+
+def _micros(timestamp: str | None) -> int | None:
+    try:
+        return parse_timestamp(timestamp) if timestamp else None
+    except TimestampError:
+        return None
+
+
+def _checkpoint_after(last: str, more: bool) -> str | None:
+    """Where the next run may start once a page whose X-TAXII-Date-Added-Last is ``last`` is stored."""
+    if not more:
+        return last
+    micros = _micros(last)
+    return format_timestamp(micros - 1) if micros else None
 
 
 def sync_feed(feed: FeedDefinition) -> dict[str, Any]:
     """Pull everything new from the feed's upstream; returns counts (and the error, if it stopped on one)."""
     assert feed.upstream is not None
-    result: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "accepted": 0, "rejected": 0}
+    upstream = feed.upstream
+    result: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "accepted": 0, "rejected": 0, "pages": 0,
+                              "failures": []}  # the first rejections, as the status resources list them
     try:
         with read_connection() as conn:
             collection = get_collection(conn, feed.api_root, feed.id)
-            producer = get_participant_by_slug(conn, feed.upstream.attribute_to)
+            producer = get_participant_by_slug(conn, upstream.attribute_to)
         if collection is None or producer is None:
-            raise UpstreamError(f"feed {feed.alias}: attribute_to {feed.upstream.attribute_to!r} is not a participant")
+            raise UpstreamError(f"feed {feed.alias}: attribute_to {upstream.attribute_to!r} is not a participant")
         poster = Poster(producer.id, producer.identity_id, producer.pseudonym_identity_id, mirror=True)
-        remote = _remote(feed.upstream)
+        remote = _remote(upstream)
         state = _load_state(feed.id)
+        since: str | None = state["checkpoint"]  # fixed for the run: `next` belongs to the query it came from
         token: str | None = None
+        empty = 0
         while True:
-            params: dict[str, Any] = {"limit": feed.upstream.page_size}
+            params: dict[str, Any] = {"limit": upstream.page_size, "match[version]": "all"}
+            if since:
+                params["added_after"] = since
             if token:
                 params["next"] = token
-            if state["checkpoint"]:
-                params["added_after"] = state["checkpoint"]
-            response = _get_page(remote, params)
-            envelope = response.json()
-            objects = [o for o in envelope.get("objects", []) if isinstance(o, dict) and isinstance(o.get("id"), str)]
+            response = _get_page(remote, params, upstream)
+            envelope = _envelope(response)
+            objects = [o for o in envelope.get("objects") or [] if isinstance(o, dict) and isinstance(o.get("id"), str)]
             if objects:
                 status = ingest.submit(collection, poster, objects)
                 result["accepted"] += status.success_count
                 result["rejected"] += status.failure_count
+                if status.failure_count and len(result["failures"]) < _MAX_FAILURES:
+                    result["failures"] += orjson.loads(status.failures)[:_MAX_FAILURES - len(result["failures"])]
+            result["pages"] += 1
+            more = envelope.get("more") is True
             last = response.headers.get("X-TAXII-Date-Added-Last")
-            if last:  # advance only now that the page is stored
-                state["checkpoint"] = last
-                state["objects_pulled"] += len(objects)
-                _save_state(feed.id, checkpoint=last, objects_pulled=state["objects_pulled"])
-            if not envelope.get("more"):
+            checkpoint = _checkpoint_after(last, more) if last else None
+            before = _micros(state["checkpoint"])
+            if checkpoint and (before is None or (_micros(checkpoint) or 0) > before):
+                state["checkpoint"] = checkpoint  # advanced only now that the page is stored
+            state["objects_pulled"] += len(objects)
+            _save_state(feed.id, checkpoint=state["checkpoint"], objects_pulled=state["objects_pulled"])
+            if not more:
                 break
-            token = envelope.get("next")
-            if not token and not last:
-                raise UpstreamError("upstream says more=true but gives neither next nor X-TAXII-Date-Added-Last")
-        _save_state(feed.id, last_success_at=now_us(), last_error=None)
-    except (UpstreamError, requests.RequestException, ValueError) as exc:
-        result["error"] = str(exc)
-        _save_state(feed.id, last_error=str(exc)[:2000], last_error_at=now_us())
-        log.error("feed %s: %s", feed.alias, exc)
+            empty = 0 if objects else empty + 1
+            if empty >= _MAX_EMPTY_PAGES:
+                raise UpstreamError(f"upstream says more=true but sent {empty} empty pages in a row")
+            token = envelope.get("next") if isinstance(envelope.get("next"), str) else None
+            if not token:  # a server without `next`: page by added_after alone
+                if not last:
+                    raise UpstreamError("upstream says more=true but gives neither next nor X-TAXII-Date-Added-Last")
+                since = last
+        _save_state(feed.id, last_success_at=now_us())
+    except Exception as exc:
+        expected = isinstance(exc, UpstreamError | requests.RequestException)
+        message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        result["error"] = message
+        log.error("feed %s: %s", feed.alias, message, exc_info=not expected)
+        try:
+            _save_state(feed.id, last_error=message[:2000], last_error_at=now_us())
+        except Exception:
+            log.exception("feed %s: could not record the error", feed.alias)
     return result
 
 
@@ -166,9 +233,16 @@ def start_background_sync(stop: threading.Event) -> threading.Thread:
     def loop() -> None:
         due: dict[str, float] = {}
         while not stop.is_set():
-            for feed in _feeds():
+            try:
+                feeds = _feeds()
+            except Exception:  # e.g. the database is briefly unreachable: try again shortly
+                log.exception("upstream sync: cannot read the feeds")
+                feeds = []
+            for feed in feeds:
+                if stop.is_set():
+                    return
                 if feed.upstream and time.monotonic() >= due.get(feed.id, 0):
-                    sync_feed(feed)
+                    sync_feed(feed)  # records its own errors
                     due[feed.id] = time.monotonic() + feed.upstream.poll_interval
             stop.wait(2.0)
 
