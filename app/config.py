@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(
         100, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
+    cors_origins: str = Field(
+        "", description="Comma-separated browser origins allowed to call the API cross-origin (CORS), or '*'; "
+                        "empty (the default): no CORS headers at all.")
+    forwarded_allow_ips: str | None = Field(
+        None, description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+                          "X-Forwarded-Proto are trusted; unset (the default): forwarded headers are ignored and "
+                          "the client address is the TCP peer.")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
 
 @lru_cache

@@ -5,6 +5,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, JSONResponse
@@ -12,6 +13,7 @@ from starlette.responses import FileResponse, JSONResponse
 from app import __version__
 from app.admin.api import router as admin_router
 from app.config import get_settings
+from app.openapi import build_openapi
 from app.published import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
@@ -31,8 +33,10 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.middleware("http")(_refuse_long_queries)
     app.middleware("http")(_answer_500_without_closing)
+    _allow_cross_origin(app, get_settings().cors_origin_list)
     app.include_router(taxii_router)
     app.include_router(admin_router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/schemas/{name}", tags=["operations"], operation_id="get_schema")
     def schema(name: str) -> FileResponse:
@@ -49,6 +53,21 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
+    """CORS only for the origins an operator lists in AISX_CORS_ORIGINS; with none, browsers on other origins
+    get no Access-Control-* header and so cannot read any answer. Keys travel in the Authorization header, never
+    as cookies, so credentialed CORS is never needed. Added last, the middleware is outermost: error answers
+    (414, 429, …) carry the headers too, and preflights are answered before authentication."""
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_credentials=False,
+        allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Accept", "Content-Type"],
+        expose_headers=["X-TAXII-Date-Added-First", "X-TAXII-Date-Added-Last", "Retry-After", "WWW-Authenticate"],
+        max_age=600,
+    )
 
 
 async def _refuse_long_queries(request: Request, call_next):  # type: ignore[no-untyped-def]

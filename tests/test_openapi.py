@@ -1,0 +1,239 @@
+"""The OpenAPI contract: it validates, the copy in docs/openapi.json is the one served, every operation is
+complete (operation id, success schema, TAXII error resources, security), and what a live server answers
+conforms to it, status code, media type and body."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from app.admin.schemas import ParticipantKind
+from app.openapi import OPERATIONS, render
+from app.participants import registry
+from app.participants.registry import KINDS
+from tests.support.server import TAXII, Participant, Server
+from tests.support.stix import envelope, indicator, ts
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ROOT / "docs" / "openapi.json"
+REFRESH = "refresh it with `python -m app.openapi > docs/openapi.json` and commit it"
+METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return json.loads(COPY.read_text(encoding="utf-8"))
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, item in document["paths"].items()
+            for method, op in item.items() if method in METHODS]
+
+
+def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def test_the_document_validates(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_the_copy_is_what_the_module_prints() -> None:
+    printed = subprocess.run([sys.executable, "-m", "app.openapi"], cwd=ROOT, capture_output=True, timeout=120,
+                             check=True).stdout.decode()
+    assert printed == COPY.read_text(encoding="utf-8"), f"docs/openapi.json is stale: {REFRESH}"
+    assert printed == render(json.loads(printed))
+
+
+def test_the_served_document_is_the_copy(server: Server, document: dict[str, Any]) -> None:
+    served = httpx.get(f"{server.base_url}/openapi.json", timeout=30)
+    assert served.status_code == 200
+    assert served.json() == document, f"the served /openapi.json differs from docs/openapi.json: {REFRESH}"
+
+
+def test_every_operation_is_complete(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert schemes["basicAuth"] == {**schemes["basicAuth"], "type": "http", "scheme": "basic"}
+    seen = []
+    for path, method, op in _operations(document):
+        where = f"{method.upper()} {path}"
+        op_id = op.get("operationId", "")
+        assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", op_id), f"{where}: operationId {op_id!r}"
+        seen.append(op_id)
+        assert op.get("summary") and op.get("description"), where
+        successes = [code for code in op["responses"] if code.startswith("2")]
+        assert len(successes) == 1, f"{where}: {successes}"
+        content = _resolve(document, op["responses"][successes[0]])["content"]
+        assert len(content) == 1, where
+        media, body = next(iter(content.items()))
+        assert body["schema"], where
+        if path.startswith("/taxii2/"):
+            assert media == TAXII, where
+        errors = [code for code in op["responses"] if code[0] in "45"]
+        assert errors, f"{where}: no error responses"
+        assert "414" in errors and "500" in errors, where  # every request can be refused or fail
+        for code in errors:
+            response = _resolve(document, op["responses"][code])
+            assert list(response["content"]) == [TAXII], f"{where} {code}"
+            assert response["content"][TAXII]["schema"] == {"$ref": "#/components/schemas/ErrorResource"}
+            assert response["content"][TAXII]["example"]["http_status"] == code
+        if path.startswith("/taxii2/"):
+            assert "406" in errors, where
+        security = op["security"]
+        if OPERATIONS[op_id].access == "public":
+            assert security == [], where
+        else:
+            assert {"bearerAuth": []} in security and {"basicAuth": []} in security, where
+            assert "401" in errors and "429" in errors, where
+        for parameter in op.get("parameters", []):
+            assert parameter.get("description") and "example" in parameter, f"{where}: {parameter['name']}"
+    assert len(seen) == len(set(seen)), "operation ids must be unique"
+    assert set(seen) == set(OPERATIONS), "app/openapi.py OPERATIONS must describe exactly the served routes"
+
+
+def test_request_bodies(document: dict[str, Any]) -> None:
+    for path, method, op in _operations(document):
+        if method != "post" or op["operationId"] in ("suspend_participant", "reinstate_participant"):
+            continue
+        body = op["requestBody"]
+        assert body["required"] is True
+        (media, content), = body["content"].items()
+        assert media == (TAXII if path.startswith("/taxii2/") else "application/json"), path
+        assert "$ref" in content["schema"] and content["example"], path
+
+
+def test_schemas_have_examples_and_no_fastapi_leftovers(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    for name, model in OPERATIONS.items():
+        if model.response is not None and model.response.__name__ not in ("KeySummary",):
+            assert schemas[model.response.__name__].get("examples"), f"{name}: {model.response.__name__}"
+    assert tuple(ParticipantKind) == KINDS
+    assert schemas["ParticipantKind"]["enum"] == list(KINDS)
+    slug = schemas["NewParticipant"]["properties"]["slug"]["pattern"]
+    assert slug == registry._SLUG.pattern.replace("\\Z", "$")  # what admission enforces
+
+
+# ------------------------------------------------------------------ a live server conforms to the contract
+
+
+class Contract:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.by_id = {op["operationId"]: (path, op) for path, _, op in _operations(document)}
+        self.checked: set[tuple[str, int]] = set()
+
+    def check(self, op_id: str, response: httpx.Response, expected: int | None = None) -> Any:
+        """``response`` has the expected (by default the documented success) status, documented for ``op_id``,
+        the documented media type, and a body that fits the documented schema."""
+        _, op = self.by_id[op_id]
+        status = str(response.status_code)
+        success = next(code for code in op["responses"] if code.startswith("2"))
+        assert status == str(expected or success), f"{op_id} answered {status}: {response.text[:300]}"
+        assert status in op["responses"], f"{op_id} answered {status}, undocumented"
+        (media, content), = _resolve(self.document, op["responses"][status])["content"].items()
+        assert response.headers["content-type"] == media, f"{op_id} {status}"
+        body = response.json()
+        validator = Draft202012Validator({**content["schema"], "components": self.document["components"]})
+        problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+        assert not problems, f"{op_id} {status} does not fit the contract: {problems[:5]}"
+        self.checked.add((op_id, response.status_code))
+        return body
+
+
+@pytest.fixture(scope="module")
+def contract(document: dict[str, Any]) -> Contract:
+    return Contract(document)
+
+
+def test_taxii_answers_conform(server: Server, lab: Participant, shared_collection: str,
+                               contract: Contract) -> None:
+    client = lab.client
+    root = f"{server.base_url}/taxii2/"
+    contract.check("get_discovery", client.get(root))
+    contract.check("get_discovery", httpx.get(root, headers={"Accept": TAXII}), 401)
+    contract.check("get_discovery", client.get(root, headers={"Accept": "application/json"}), 406)
+    contract.check("get_api_root", client.get(""))
+    contract.check("get_api_root", client.get(f"{root}nowhere/"), 404)
+    contract.check("get_collections", client.get("collections/"))
+    contract.check("get_collection", client.get(f"collections/{shared_collection}/"))
+    objects = f"collections/{shared_collection}/objects/"
+
+    def post(body: Any, content_type: str = TAXII) -> httpx.Response:
+        return client.post(objects, content=json.dumps(body), headers={"Content-Type": content_type})
+
+    stix_id = indicator()["id"]
+    first, second = indicator(stix_id, modified=ts(1)), indicator(stix_id, modified=ts(2))
+    unmarked = {k: v for k, v in indicator().items() if k != "object_marking_refs"}  # no TLP marking: refused
+    posted = contract.check("add_objects", post(envelope(first, second, unmarked)))
+    assert (posted["success_count"], posted["failure_count"]) == (2, 1)
+    contract.check("add_objects", post(envelope(first), "application/json"), 415)
+    contract.check("add_objects", post([]), 400)
+    contract.check("add_objects", post({"type": "bundle", "objects": [first]}), 422)
+    contract.check("get_status", client.get(f"status/{posted['id']}/"))
+
+    every_version = {"match[id]": stix_id, "match[version]": "all", "limit": 1}
+    page = contract.check("get_objects", client.get(objects, params=every_version))
+    assert page["more"] and page["next"]
+    contract.check("get_objects", client.get(objects, params={**every_version, "next": page["next"]}))
+    contract.check("get_objects", client.get(objects, params={"limit": "0"}), 400)
+    contract.check("get_manifest", client.get(f"collections/{shared_collection}/manifest/",
+                                              params={"match[id]": stix_id}))
+    contract.check("get_object", client.get(f"{objects}{stix_id}/"))
+    contract.check("get_object_versions", client.get(f"{objects}{stix_id}/versions/"))
+    contract.check("get_object", client.get(f"{objects}indicator--00000000-0000-4000-8000-000000000000/"), 404)
+    contract.check("delete_object", client.delete(f"{objects}{stix_id}/", params={"match[version]": ts(1)}))
+    contract.check("delete_object", client.delete(f"{objects}{stix_id}/", params={"match[version]": "never"}), 400)
+
+
+def test_admin_and_operations_answers_conform(server: Server, lab: Participant, contract: Contract) -> None:
+    admin = httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+                         headers={"Authorization": f"Bearer {server.admin_secret}"})
+    with admin:
+        contract.check("list_participants", admin.get("participants"))
+        contract.check("list_participants", lab.client.get(f"{server.base_url}/admin/participants"), 403)
+        slug = "openapi-lab"
+        contract.check("add_participant", admin.post("participants", json={
+            "slug": slug, "name": "OpenAPI Lab", "kind": "vendor", "groups": ["g1"], "sectors": []}))
+        contract.check("add_participant", admin.post("participants", json={"slug": "x", "name": "X", "kind": "cat"}),
+                       422)
+        contract.check("add_participant", admin.post("participants", json={"name": "no slug"}), 400)
+        key = contract.check("issue_key", admin.post(f"participants/{slug}/keys", json={"label": "ci"}))
+        contract.check("issue_key", admin.post("participants/nobody/keys", json={}), 404)
+        contract.check("suspend_participant", admin.post(f"participants/{slug}/suspend"))
+        contract.check("reinstate_participant", admin.post(f"participants/{slug}/reinstate"))
+        contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"))
+        contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"), 404)  # no longer active
+        contract.check("mint_audience_marking", admin.post("audiences", json={"recipient_groups": ["g1"]}))
+        contract.check("mint_audience_marking", lab.client.post(
+            f"{server.base_url}/admin/audiences", json={"embargo_until": "2030-01-01T00:00:00Z"}))
+        contract.check("mint_audience_marking", admin.post("audiences", json={}), 422)
+        contract.check("list_feeds", admin.get("feeds"))
+        contract.check("list_audit_events", admin.get("audit", params={"limit": 50}))
+        contract.check("list_audit_events", admin.get("audit", params={"since": "yesterday"}), 400)
+        contract.check("list_audit_events", httpx.get(f"{server.base_url}/admin/audit"), 401)
+    contract.check("get_health", httpx.get(f"{server.base_url}/healthz"))
+    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/exchange-audience.schema.json"))
+    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/nothing.json"), 404)
+    contract.check("get_objects", httpx.get(f"{server.base_url}/taxii2/exchange/collections/x/objects/",
+                                            params={"match[id]": "x" * 9000}), 414)
+
+
+def test_every_operation_was_seen_answering(contract: Contract) -> None:
+    """The two tests above drove every operation (run the module as a whole)."""
+    if not contract.checked:
+        pytest.skip("run together with the conformance tests")
+    assert {op_id for op_id, _ in contract.checked} == set(OPERATIONS)
