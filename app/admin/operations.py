@@ -68,6 +68,8 @@ def mint(conn: Connection, actor: int | None, spec: AudienceSpec) -> dict[str, A
         raise RegistryError(str(exc)) from None
     if not stored_hashes(conn, [marking["id"]]):
         recipients = frozenset(identities[i] for i in spec.identities)
-        publish(conn, None, [marking], Audience(Tlp.AMBER, None, recipients, frozenset(spec.groups)))
+        # Recipient lists are seen by the recipients only; an embargo-only marking says nothing secret.
+        tlp = Tlp.AMBER if spec.has_recipients else Tlp.GREEN
+        publish(conn, None, [marking], Audience(tlp, None, recipients, frozenset(spec.groups)))
     record(conn, "audience.mint", participant_id=actor, detail={"marking_id": marking["id"]})
     return marking

@@ -24,7 +24,15 @@ from app.stix.ai import (
 )
 from app.stix.checks import CheckedObject, ObjectRejected, check_object
 from app.stix.findings import Finding
-from app.stix.markings import TLP_BY_ID, AudienceSpec, MarkingError, Tlp, audience_spec, marking_refs
+from app.stix.markings import (
+    TLP_BY_ID,
+    AudienceSpec,
+    MarkingError,
+    Tlp,
+    audience_spec,
+    effective_tlp,
+    marking_refs,
+)
 from app.stix.timestamps import format_timestamp
 from app.stix.validate import validate
 from app.store import objects as object_store
@@ -58,6 +66,8 @@ class _AudienceMarkings:
     def __init__(self, checked: list[CheckedObject]) -> None:
         self._specs: dict[str, AudienceSpec | None] = {}
         for item in checked:
+            if item.type != "marking-definition":
+                continue
             try:
                 self._specs[item.stix_id] = audience_spec(item.obj)
             except MarkingError:
@@ -73,6 +83,10 @@ class _AudienceMarkings:
 
     def __call__(self, marking_id: str) -> AudienceSpec | None:
         return self._specs.get(marking_id)
+
+    def unknown(self, obj: dict[str, Any]) -> list[str]:
+        """Markings ``obj`` applies that are neither TLP nor a marking-definition held or sent along."""
+        return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._specs]
 
 
 @dataclass
@@ -124,10 +138,11 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     people, target = Directory(identities, groups), Target(collection.public, collection.default_group)
     placed: list[tuple[int, Candidate]] = []
     for index, item in checked:
-        if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
-            placed.append((index, _candidate(item, _REPOST)))
-            continue
         try:
+            _preflight(item, collection, markings, people, repost=(item.stix_id, item.content_hash) in stored)
+            if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
+                placed.append((index, _candidate(item, _REPOST)))
+                continue
             audience = decide_audience(item.obj, poster, target, people, markings)
         except ObjectRejected as exc:
             entries[index].message = str(exc)
@@ -141,6 +156,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
             entries[index].message = outcome.error
+        _add_exchange_markings(conn, collection, [objects[i] for (i, _), out in zip(placed, outcomes, strict=True)
+                                                  if out.seq], now)
         _route_to_feeds(conn, collection, poster, [(objects[i], cand, out) for (i, cand), out
                                                     in zip(placed, outcomes, strict=True) if out.seq], now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
@@ -149,6 +166,29 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
                collection_id=collection.id, object_count=status.success_count,
                detail={"status_id": status.id, "failures": status.failure_count})
     return status
+
+
+def _preflight(item: CheckedObject, collection: CollectionRow, markings: _AudienceMarkings, people: Directory, *,
+               repost: bool) -> None:
+    """Rules that hold for re-posts of stored content too; raises ObjectRejected."""
+    unknown = markings.unknown(item.obj)
+    if unknown and effective_tlp(item.obj) is not None:  # (without TLP, that is the message to give)
+        raise ObjectRejected(f"marking {unknown[0]} is neither TLP nor a marking-definition this exchange holds: "
+                             "send it in the same envelope, or mint an audience marking (POST /admin/audiences)")
+    if collection.public and effective_tlp(item.obj) not in (None, Tlp.CLEAR):
+        raise ObjectRejected("this collection is public and accepts TLP:CLEAR only")
+    if item.type == "identity" and item.stix_id in people.identities and not repost:
+        raise ObjectRejected(f"{item.stix_id} is the identity of a participant of this exchange: the exchange "
+                             "publishes participants' identities (see the directory collection)")
+
+
+def _add_exchange_markings(conn: Connection, collection: CollectionRow, stored: list[dict[str, Any]],
+                           now: int) -> None:
+    """Minted audience markings join the collections of the objects that use them, so readers resolve them."""
+    wanted = {r for obj in stored for r in marking_refs(obj)} - set(TLP_BY_ID)
+    seqs = object_store.exchange_object_seqs(conn, sorted(wanted))
+    if seqs:
+        object_store.add_to_collection(conn, collection.id, seqs, now)
 
 
 def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,

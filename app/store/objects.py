@@ -342,12 +342,12 @@ def add_to_collection(conn: Connection, collection_id: str, object_seqs: list[in
     ).all()
     order = {seq: i for i, seq in enumerate(object_seqs)}
     rows = sorted(rows, key=lambda r: order[r.seq])
-    first = allocate_dates(conn, len(rows), now)
+    dates = _entry_dates(conn, collection_id, [r.release_at for r in rows], allocate_dates(conn, len(rows), now))
     members = [
         {"collection_id": collection_id, "object_seq": r.seq, "stix_id": r.stix_id, "type": r.type,
          "spec_version": r.spec_version, "version": r.version, "producer_id": r.producer_id,
-         "date_added": max(first + i, (r.release_at or 0) + i), "is_latest": False, "is_first": False}
-        for i, r in enumerate(rows)
+         "date_added": date, "is_latest": False, "is_first": False}
+        for r, date in zip(rows, dates, strict=True)
     ]
     _set_version_flags(conn, collection_id, members)
     conn.execute(insert(_membership), members)
@@ -376,6 +376,22 @@ def _set_version_flags(conn: Connection, collection_id: str, members: list[dict]
         if seqs:
             conn.execute(update(_membership).where(_membership.c.seq.in_(bindparam("seqs", expanding=True)))
                          .values({flag: False}), {"seqs": seqs})
+
+
+def _entry_dates(conn: Connection, collection_id: str, releases: list[int | None], first: int) -> list[int]:
+    """date_added for each new member: the next clock value, or for an embargoed one the end of its embargo,
+    moved on past values this collection already uses (several requests often share one embargo, and a client
+    paging by added_after alone would skip rows that tie)."""
+    dates: list[int] = []
+    for i, release in enumerate(releases):
+        date = first + i
+        if release is not None and release > date:
+            date = release
+            while date in dates or conn.execute(select(_membership.c.seq).where(
+                    _membership.c.collection_id == collection_id, _membership.c.date_added == date).limit(1)).first():
+                date += 1
+        dates.append(date)
+    return dates
 
 
 def allocate_dates(conn: Connection, count: int, now: int) -> int:
@@ -428,3 +444,12 @@ def remove_from_collection(
         conn.execute(delete(_membership).where(_membership.c.seq.in_(seqs)))
         refresh_version_flags(conn, collection_id, [stix_id])
     return len(seqs)
+
+
+def exchange_object_seqs(conn: Connection, stix_ids: Sequence[str]) -> list[int]:
+    """Seqs of the newest versions of these ids that the exchange itself published (producer NULL)."""
+    if not stix_ids:
+        return []
+    return list(conn.execute(select(_objects.c.seq).where(
+        _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.producer_id.is_(None),
+        _objects.c.is_latest), {"ids": list(stix_ids)}).scalars())
