@@ -74,14 +74,32 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (AISX_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (AISX_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(
+        help="Serve HTTPS with this PEM certificate (chain); needs --ssl-keyfile.", exists=True, dir_okay=False,
+    )] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(
+        help="The PEM private key of --ssl-certfile.", exists=True, dir_okay=False)] = None,
+    ssl_ca_certs: Annotated[Path | None, typer.Option(
+        help="PEM CA bundle that client certificates are verified against (with --ssl-require-client-cert).",
+        exists=True, dir_okay=False)] = None,
+    ssl_require_client_cert: Annotated[bool, typer.Option(
+        help="Mutual TLS: refuse clients without a certificate issued by --ssl-ca-certs.")] = False,
 ) -> None:
     """Apply migrations, create what an empty exchange needs, then serve TAXII 2.1."""
+    import ssl
+
     import uvicorn
 
     from app.admin.bootstrap import bootstrap
     from app.feeds.definitions import FeedError
     from app.feeds.upstream import start_background_sync
 
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        _fail("--ssl-certfile and --ssl-keyfile go together")
+    if (ssl_ca_certs is not None or ssl_require_client_cert) and ssl_certfile is None:
+        _fail("--ssl-ca-certs and --ssl-require-client-cert need --ssl-certfile and --ssl-keyfile")
+    if ssl_require_client_cert and ssl_ca_certs is None:
+        _fail("--ssl-require-client-cert needs --ssl-ca-certs")
     settings = get_settings()
     try:
         operator = bootstrap()
@@ -91,11 +109,22 @@ def serve(
         err.print("[bold]New exchange.[/bold] Operator participant 'admin' created; its API key (shown once):")
         err.print(f"  key id: {operator.key.key_id}\n  secret: {operator.key.secret}")
     host, port = host or settings.host, port or settings.port
-    err.print(f"AISX serving TAXII 2.1 on http://{host}:{port}/taxii2/ (database: {_safe_url()})")
+    scheme = "https" if ssl_certfile else "http"
+    err.print(f"AISX serving TAXII 2.1 on {scheme}://{host}:{port}/taxii2/ (database: {_safe_url()})")
+    tls: dict[str, Any] = {}
+    if ssl_certfile is not None:
+        tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile),
+               "ssl_ca_certs": str(ssl_ca_certs) if ssl_ca_certs else None,
+               "ssl_cert_reqs": ssl.CERT_REQUIRED if ssl_require_client_cert else ssl.CERT_NONE}
+    # Behind a reverse proxy the client address (which failed-authentication throttling counts) is in
+    # X-Forwarded-For: trust it only from the proxies named in AISX_FORWARDED_ALLOW_IPS, never by default.
+    proxy: dict[str, Any] = {"proxy_headers": False}
+    if settings.forwarded_allow_ips:
+        proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
     stop = threading.Event()
     start_background_sync(stop)  # mirrors upstream feeds; idempotent if several servers run it
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
-                workers=workers or settings.workers, log_level="info", access_log=False)
+                workers=workers or settings.workers, log_level="info", access_log=False, **tls, **proxy)
     stop.set()
 
 
