@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, update
 
 from app.feeds.definitions import FeedDefinition, FeedError
 from app.feeds.selector import Facts, Selector
@@ -84,28 +84,45 @@ def feed_selectors(conn: Connection) -> list[tuple[str, Selector]]:
     rows = conn.execute(select(_collections.c.id, _collections.c.api_root, _collections.c.feed)
                         .where(_collections.c.feed.is_not(None))).all()
     result = []
+    open_collections: frozenset[str] | None = None
     for feed_id, api_root, text in rows:
         definition = FeedDefinition.from_json(text)
         if definition.selector is None:
             continue
-        sources = None
         if "source_collections" in definition.selector:
             by_name = {c.alias: c.id for c in list_collections(conn, api_root)}
             sources = frozenset(by_name.get(name, name) for name in definition.selector["source_collections"])
+        else:
+            sources = open_collections if open_collections is not None else (open_collections := _open(conn))
         result.append((feed_id, Selector.build(definition.selector, sources)))
     return result
 
 
+def _open(conn: Connection) -> frozenset[str]:
+    """Collections every participant may read (or anyone, if public): the default sources of a feed. A GREEN
+    object posted where only some participants read must not reach a feed that everyone reads, so a restricted
+    collection feeds a feed only when the feed names it."""
+    everyone = select(_grants.c.collection_id).where(
+        _grants.c.subject_kind == "kind", _grants.c.subject == "*", _grants.c.can_read)
+    rows = conn.execute(select(_collections.c.id).where(
+        _collections.c.feed.is_(None), or_(_collections.c.public, _collections.c.id.in_(everyone))))
+    return frozenset(rows.scalars())
+
+
 def route(conn: Connection, arrivals: Sequence[tuple[int, Facts]], now: int,
-          selectors: list[tuple[str, Selector]] | None = None) -> None:
-    """Add each arriving object version to every feed whose selector matches (feeds never feed feeds)."""
+          selectors: list[tuple[str, Selector]] | None = None) -> list[str]:
+    """Add each arriving object version to every feed whose selector matches (feeds never feed feeds);
+    returns the feeds that took some."""
     selectors = feed_selectors(conn) if selectors is None else selectors
     feed_ids = _feed_ids(conn)
+    touched = []
     for feed_id, selector in selectors:
         seqs = [seq for seq, facts in arrivals
                 if facts.source_collection not in feed_ids and selector.matches(facts)]
         if seqs:
             add_to_collection(conn, feed_id, seqs, now)
+            touched.append(feed_id)
+    return touched
 
 
 def rebuild(conn: Connection, feed_id: str) -> int:

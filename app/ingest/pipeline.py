@@ -88,6 +88,10 @@ class _AudienceMarkings:
         """Markings ``obj`` applies that are neither TLP nor a marking-definition held or sent along."""
         return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._specs]
 
+    def forget(self, marking_id: str) -> None:
+        """A marking-definition of this envelope was rejected: objects must not rely on it."""
+        self._specs.pop(marking_id, None)
+
 
 @dataclass
 class _Entry:
@@ -137,7 +141,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
         entries[index].warnings += unknown_atlas_findings(item.obj, known_atlas)
     people, target = Directory(identities, groups), Target(collection.public, collection.default_group)
     placed: list[tuple[int, Candidate]] = []
-    for index, item in checked:
+    # Marking-definitions first: an object may rely only on markings that were accepted.
+    for index, item in sorted(checked, key=lambda pair: pair[1].type != "marking-definition"):
         try:
             _preflight(item, collection, markings, people, repost=(item.stix_id, item.content_hash) in stored)
             if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
@@ -146,6 +151,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
             audience = decide_audience(item.obj, poster, target, people, markings)
         except ObjectRejected as exc:
             entries[index].message = str(exc)
+            if item.type == "marking-definition":
+                markings.forget(item.stix_id)
             continue
         placed.append((index, _candidate(item, audience)))
     with write_transaction() as conn:
@@ -156,10 +163,9 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
             entries[index].message = outcome.error
-        _add_exchange_markings(conn, collection, [objects[i] for (i, _), out in zip(placed, outcomes, strict=True)
-                                                  if out.seq], now)
-        _route_to_feeds(conn, collection, poster, [(objects[i], cand, out) for (i, cand), out
-                                                    in zip(placed, outcomes, strict=True) if out.seq], now)
+        stored = [(objects[i], cand, out) for (i, cand), out in zip(placed, outcomes, strict=True) if out.seq]
+        feeds = _route_to_feeds(conn, collection, poster, stored, now)
+        _add_exchange_markings(conn, [collection.id, *feeds], [obj for obj, _, _ in stored], now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
@@ -182,24 +188,26 @@ def _preflight(item: CheckedObject, collection: CollectionRow, markings: _Audien
                              "publishes participants' identities (see the directory collection)")
 
 
-def _add_exchange_markings(conn: Connection, collection: CollectionRow, stored: list[dict[str, Any]],
+def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: list[dict[str, Any]],
                            now: int) -> None:
-    """Minted audience markings join the collections of the objects that use them, so readers resolve them."""
+    """Minted audience markings join the collections (and feeds) of the objects that use them, so that
+    readers can resolve them."""
     wanted = {r for obj in stored for r in marking_refs(obj)} - set(TLP_BY_ID)
     seqs = object_store.exchange_object_seqs(conn, sorted(wanted))
-    if seqs:
-        object_store.add_to_collection(conn, collection.id, seqs, now)
+    for collection_id in collection_ids if seqs else []:
+        object_store.add_to_collection(conn, collection_id, seqs, now)
 
 
 def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
-                    stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]], now: int) -> None:
+                    stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]], now: int) -> list[str]:
+    """The feeds the stored objects were routed to."""
     if not stored:
-        return
+        return []
     producer = get_participant(conn, poster.participant_id)
     kind, slug = (producer.kind, producer.slug) if producer else (None, None)
     arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), kind, slug, collection.id, index_terms(obj)))
                 for obj, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
-    route(conn, arrivals, now)
+    return route(conn, arrivals, now)
 
 
 def _known_atlas(conn: Connection, objs: list[dict[str, Any]]) -> set[str]:

@@ -92,6 +92,8 @@ def decide_audience(
         participants, groups = _recipients(own_spec, directory)
         return Audience(Tlp.AMBER, None, participants | {poster.participant_id}, groups)
     tlp = effective_tlp(obj)
+    if tlp is None and obj["type"] == "marking-definition":
+        tlp = Tlp.GREEN  # a definition (a statement, a licence) may travel unmarked, to participants only
     if tlp is None:
         raise ObjectRejected(
             "no TLP marking: add a TLP 2.0 marking-definition id to 'object_marking_refs' (e.g. TLP:GREEN "
