@@ -202,6 +202,39 @@ def key_revoke(key_id: str, as_json: JsonFlag = False) -> None:
     _emit(as_json, _operate(operations.revoke, key_id), f"key {key_id} revoked")
 
 
+cert_app = typer.Typer(help="Client certificates (mutual TLS through a verifying proxy).", no_args_is_help=True)
+app.add_typer(cert_app, name="cert")
+
+
+@cert_app.command("add")
+def cert_add(
+    slug: str,
+    fingerprint: Annotated[str | None, typer.Option(help="SHA-256 of the certificate (DER), hex.")] = None,
+    pem: Annotated[Path | None, typer.Option(help="The certificate as a PEM file (fingerprint computed).")] = None,
+    label: Annotated[str | None, typer.Option(help="What the certificate is for.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let a client certificate authenticate a participant (see docs/deployment.md, mutual TLS)."""
+    if (fingerprint is None) == (pem is None):
+        _fail("give exactly one of --fingerprint or --pem")
+    if pem is not None:
+        import hashlib
+        import ssl
+
+        try:
+            fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.read_text())).hexdigest()
+        except (OSError, ValueError) as exc:
+            _fail(f"{pem}: not a PEM certificate ({exc})")
+    result = _operate(operations.add_certificate, slug, fingerprint, label)
+    _emit(as_json, result, f"certificate {result['fingerprint']} now authenticates {slug}")
+
+
+@cert_app.command("revoke")
+def cert_revoke(fingerprint: str, as_json: JsonFlag = False) -> None:
+    """Stop a client certificate from authenticating, from its next request on."""
+    _emit(as_json, _operate(operations.revoke_certificate, fingerprint), f"certificate {fingerprint} revoked")
+
+
 @app.command("audience")
 def audience(
     identity: Annotated[list[str] | None, typer.Option(help="Recipient identity id (repeatable).")] = None,

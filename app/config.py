@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_nesting_depth: int = Field(32, gt=0, description="Deepest JSON nesting inside one object (rejected above).")
     max_query_length: int = Field(8192, gt=0, description="Longest accepted query string, bytes (414 above).")
     body_read_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall before 408.")
+    client_cert_header: str | None = Field(None, description=(
+        "Request header carrying the SHA-256 fingerprint of a client certificate verified by the TLS-terminating "
+        "proxy in front of AISX (mutual TLS). Set it only when nothing but that proxy can reach AISX and the proxy "
+        "overwrites the header on every request."))
     db_pool_size: int = 10
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(

@@ -1,11 +1,13 @@
 """Operator actions shared by the admin HTTP API and the CLI. Each runs in the caller's write transaction
 and records an audit event there."""
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection
 
 from app.audit import record
+from app.participants.auth import normalise_fingerprint
 from app.participants.registry import NotFound, RegistryError, add_participant, issue_key
 from app.sharing.exchange import mint_audience_marking, publish
 from app.sharing.rules import Audience, Directory
@@ -73,3 +75,27 @@ def mint(conn: Connection, actor: int | None, spec: AudienceSpec) -> dict[str, A
         publish(conn, None, [marking], Audience(tlp, None, recipients, frozenset(spec.groups)))
     record(conn, "audience.mint", participant_id=actor, detail={"marking_id": marking["id"]})
     return marking
+
+
+def add_certificate(conn: Connection, actor: int | None, slug: str, fingerprint: str,
+                    label: str | None) -> dict[str, Any]:
+    """Let a client certificate (SHA-256 fingerprint of its DER form) authenticate ``slug``."""
+    participant = store.get_participant_by_slug(conn, slug)
+    if participant is None:
+        raise NotFound(f"no participant {slug!r}")
+    fingerprint = normalise_fingerprint(fingerprint)
+    if not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
+        raise RegistryError("a certificate fingerprint is the SHA-256 of its DER form: 64 hex digits")
+    if store.find_certificate_holder(conn, fingerprint) is not None:
+        raise RegistryError("this certificate is already registered")
+    store.add_certificate(conn, participant.id, fingerprint, label, now_us())
+    record(conn, "certificate.add", participant_id=actor, detail={"slug": slug, "fingerprint": fingerprint})
+    return {"participant": slug, "fingerprint": fingerprint}
+
+
+def revoke_certificate(conn: Connection, actor: int | None, fingerprint: str) -> dict[str, Any]:
+    fingerprint = normalise_fingerprint(fingerprint)
+    if not store.revoke_certificate(conn, fingerprint, now_us()):
+        raise NotFound(f"no active certificate {fingerprint}")
+    record(conn, "certificate.revoke", participant_id=actor, detail={"fingerprint": fingerprint})
+    return {"fingerprint": fingerprint, "revoked": True}

@@ -61,21 +61,17 @@ def _credentials(header: str) -> tuple[str | None, str]:
     raise unauthorized("Unsupported Authorization scheme: use Bearer <secret> or Basic <key id>:<secret>.")
 
 
-def resolve_caller(header: str | None, address: str = "-") -> Caller | None:
-    """The caller named by an Authorization header; None when there is none; 401 when it is invalid; 429 when
-    its key is over its rate limit or ``address`` has failed authentication too often."""
-    if not header:
+def resolve_caller(header: str | None, address: str = "-", certificate: str | None = None) -> Caller | None:
+    """The caller named by an Authorization header (or, without one, by a client certificate fingerprint that
+    the TLS proxy passed on); None when there is neither; 401 when it is invalid; 429 when its key is over its
+    rate limit or ``address`` has failed authentication too often."""
+    if not header and not certificate:
         return None
     blocked = limiter().address_blocked(address)
     if not blocked.allowed:
         raise _too_many("Too many failed authentications from this address; wait before retrying.", blocked)
     try:
-        key_id, secret = _credentials(header)
-        secret_hash = hash_secret(secret)
-        with read_connection() as conn:
-            holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
-        if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash) or holder.key.revoked:
-            raise unauthorized("Invalid or revoked API key.")
+        holder = _key_holder(header) if header else _certificate_holder(certificate or "")
         if holder.suspended:
             raise unauthorized("This participant is suspended; contact the exchange operators.")
     except TaxiiError:
@@ -87,6 +83,29 @@ def resolve_caller(header: str | None, address: str = "-") -> Caller | None:
     note_key_use(holder.participant_id, holder.key.key_id)
     return Caller(holder.participant_id, holder.slug, holder.kind, holder.groups, holder.identity_id,
                   holder.pseudonym_identity_id, holder.key.key_id)
+
+
+def _key_holder(header: str) -> store.KeyHolder:
+    key_id, secret = _credentials(header)
+    secret_hash = hash_secret(secret)
+    with read_connection() as conn:
+        holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
+    if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash) or holder.key.revoked:
+        raise unauthorized("Invalid or revoked API key.")
+    return holder
+
+
+def _certificate_holder(fingerprint: str) -> store.KeyHolder:
+    with read_connection() as conn:
+        holder = store.find_certificate_holder(conn, normalise_fingerprint(fingerprint))
+    if holder is None or holder.key.revoked:
+        raise unauthorized("This client certificate is not registered with the exchange, or it was revoked.")
+    return holder
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint as lower-case hex, from the forms proxies send (colons, upper case, sha256: prefix)."""
+    return text.strip().lower().removeprefix("sha256:").replace(":", "")
 
 
 def _too_many(description: str, verdict: Verdict) -> TaxiiError:
@@ -101,7 +120,9 @@ def limiter() -> Limiter:
 
 def optional_caller(request: Request) -> Caller | None:
     """Route dependency: the authenticated caller, or None for an anonymous request."""
-    return resolve_caller(request.headers.get("authorization"), request.client.host if request.client else "-")
+    cert_header = get_settings().client_cert_header
+    return resolve_caller(request.headers.get("authorization"), request.client.host if request.client else "-",
+                          request.headers.get(cert_header) if cert_header else None)
 
 
 def require_caller(request: Request) -> Caller:

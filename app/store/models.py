@@ -234,3 +234,15 @@ class RateCounter(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     window: int = Field(sa_column=Column(BigInteger, primary_key=True))
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ClientCertificate(SQLModel, table=True):
+    """A client certificate (by SHA-256 fingerprint) that authenticates a participant, for agencies that use
+    PKI: a TLS-terminating proxy verifies the certificate and passes its fingerprint on."""
+
+    __tablename__ = "client_certificate"
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER certificate, lower-case hex
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))

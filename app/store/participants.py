@@ -4,12 +4,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
-from app.store.models import ApiKey, Participant, ParticipantGroup, ParticipantSector
+from app.store.models import ApiKey, ClientCertificate, Participant, ParticipantGroup, ParticipantSector
 
 _participants = Participant.__table__
 _groups = ParticipantGroup.__table__
 _sectors = ParticipantSector.__table__
 _keys = ApiKey.__table__
+_certs = ClientCertificate.__table__
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,35 @@ def find_key_holder(conn: Connection, *, secret_hash: str | None = None, key_id:
                _participants.c.pseudonym_identity_id, _participants.c.suspended)
         .join(_participants, _participants.c.id == _keys.c.participant_id).where(where)
     ).first()
+    return _holder(conn, row) if row is not None else None
+
+
+def find_certificate_holder(conn: Connection, fingerprint: str) -> KeyHolder | None:
+    """The participant a client certificate authenticates, as a key holder whose key id is ``cert:<fp>``."""
+    row = conn.execute(
+        select(_certs.c.fingerprint, _certs.c.participant_id, _certs.c.revoked_at, _participants.c.slug,
+               _participants.c.kind, _participants.c.identity_id, _participants.c.pseudonym_identity_id,
+               _participants.c.suspended)
+        .join(_participants, _participants.c.id == _certs.c.participant_id).where(_certs.c.fingerprint == fingerprint)
+    ).first()
     if row is None:
         return None
+    key = KeyRow(f"cert:{row.fingerprint[:16]}", row.participant_id, "", row.revoked_at is not None)
+    return _holder(conn, row, key)
+
+
+def _holder(conn: Connection, row, key: KeyRow | None = None) -> KeyHolder:  # type: ignore[no-untyped-def]
     groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.participant_id)).scalars()
-    return KeyHolder(_key(row), row.participant_id, row.slug, row.kind, row.identity_id, row.pseudonym_identity_id,
-                     row.suspended, tuple(sorted(groups)))
+    return KeyHolder(key or _key(row), row.participant_id, row.slug, row.kind, row.identity_id,
+                     row.pseudonym_identity_id, row.suspended, tuple(sorted(groups)))
+
+
+def add_certificate(conn: Connection, participant_id: int, fingerprint: str, label: str | None, at: int) -> None:
+    conn.execute(insert(_certs).values(fingerprint=fingerprint, participant_id=participant_id, label=label,
+                                       created_at=at))
+
+
+def revoke_certificate(conn: Connection, fingerprint: str, at: int) -> bool:
+    result = conn.execute(update(_certs).where(_certs.c.fingerprint == fingerprint, _certs.c.revoked_at.is_(None))
+                          .values(revoked_at=at))
+    return result.rowcount > 0

@@ -144,8 +144,9 @@ class Server:
         result = self.cli(*args, "--json")
         return orjson.loads(result.stdout)
 
-    def client(self, secret: str | None = None, **kwargs: Any) -> httpx.Client:
-        headers = {"Accept": TAXII}
+    def client(self, secret: str | None = None, *, headers: dict[str, str] | None = None,
+               **kwargs: Any) -> httpx.Client:
+        headers = {"Accept": TAXII, **(headers or {})}
         if secret:
             headers["Authorization"] = f"Bearer {secret}"
         return httpx.Client(base_url=self.root_url, headers=headers, timeout=60, **kwargs)
