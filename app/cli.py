@@ -80,7 +80,7 @@ def serve(
     ssl_keyfile: Annotated[Path | None, typer.Option(
         help="The PEM private key of --ssl-certfile.", exists=True, dir_okay=False)] = None,
     ssl_ca_certs: Annotated[Path | None, typer.Option(
-        help="PEM CA bundle that client certificates are verified against (with --ssl-require-client-cert).",
+        help="PEM CA bundle that client certificates must be issued by (with --ssl-require-client-cert).",
         exists=True, dir_okay=False)] = None,
     ssl_require_client_cert: Annotated[bool, typer.Option(
         help="Mutual TLS: refuse clients without a certificate issued by --ssl-ca-certs.")] = False,
@@ -98,8 +98,8 @@ def serve(
         _fail("--ssl-certfile and --ssl-keyfile go together")
     if (ssl_ca_certs is not None or ssl_require_client_cert) and ssl_certfile is None:
         _fail("--ssl-ca-certs and --ssl-require-client-cert need --ssl-certfile and --ssl-keyfile")
-    if ssl_require_client_cert and ssl_ca_certs is None:
-        _fail("--ssl-require-client-cert needs --ssl-ca-certs")
+    if ssl_require_client_cert != (ssl_ca_certs is not None):  # either alone would silently not check clients
+        _fail("--ssl-ca-certs and --ssl-require-client-cert go together")
     settings = get_settings()
     try:
         operator = bootstrap()
