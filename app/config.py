@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(
-        100, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
+        600, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
     cors_origins: str = Field(
         "", description="Comma-separated browser origins allowed to call the API cross-origin (CORS), or '*'; "
                         "empty (the default): no CORS headers at all.")
