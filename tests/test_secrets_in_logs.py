@@ -198,8 +198,8 @@ def _malformed_http(port: int, secret: str) -> None:
 
 @pytest.mark.xfail(ON_POSTGRES, strict=True, reason=(
     "app/participants/auth.py passes the Basic user name to SQL unchecked; with a NUL in it PostgreSQL raises "
-    "DataError and app/main.py logs the exception, whose text carries the SQL parameters: the user name (here a "
-    "secret) and the secret's hash. Fix: refuse key ids that are not aisx_k_<16 hex> before the query, and "
+    "DataError and app/main.py logs the exception, whose text carries the SQL parameters: the user name, here a "
+    "secret pasted into the wrong field. Fix: refuse key ids that are not aisx_k_<16 hex> before the query, and "
     "create the engine with hide_parameters=True (app/store/engine.py)"))
 def test_a_secret_sent_as_a_basic_user_name_with_a_nul_is_not_logged(exchange: Server) -> None:
     lab = exchange.add_participant("nul-lab")
