@@ -71,10 +71,16 @@ def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
 
 
 async def _refuse_long_queries(request: Request, call_next):  # type: ignore[no-untyped-def]
-    """414 for query strings longer than any honest filter: no work grows with attacker-chosen input."""
+    """414 for query strings longer than any honest filter (no work grows with attacker-chosen input); 400 and
+    404 for NUL characters in the query or the path, which nothing legitimate contains."""
     most = get_settings().max_query_length
-    if len(request.scope.get("query_string", b"")) > most:
+    query = request.scope.get("query_string", b"")
+    if len(query) > most:
         return errors.error_response(errors.TaxiiError(414, f"The query string is longer than {most} bytes."))
+    if b"%00" in query or b"\x00" in query:  # no identifier, filter or name holds a NUL; PostgreSQL text cannot
+        return errors.error_response(errors.TaxiiError(400, "NUL characters are not accepted in parameters."))
+    if "\x00" in request.scope.get("path", ""):
+        return errors.error_response(errors.TaxiiError(404, "No such resource."))
     return await call_next(request)
 
 

@@ -9,7 +9,6 @@ a stack trace."""
 
 import base64
 import json
-import os
 import re
 import socket
 import subprocess
@@ -26,8 +25,6 @@ from app.participants.keys import hash_secret
 from tests.hardening_support import running_server, shared_collection_id
 from tests.support.server import TAXII, Server
 from tests.support.stix import indicator
-
-ON_POSTGRES = bool(os.environ.get("AISX_TEST_DATABASE_URL"))
 
 
 @dataclass
@@ -196,11 +193,6 @@ def _malformed_http(port: int, secret: str) -> None:
         assert secret.encode() not in answer
 
 
-@pytest.mark.xfail(ON_POSTGRES, strict=True, reason=(
-    "app/participants/auth.py passes the Basic user name to SQL unchecked; with a NUL in it PostgreSQL raises "
-    "DataError and app/main.py logs the exception, whose text carries the SQL parameters: the user name, here a "
-    "secret pasted into the wrong field. Fix: refuse key ids that are not aisx_k_<16 hex> before the query, and "
-    "create the engine with hide_parameters=True (app/store/engine.py)"))
 def test_a_secret_sent_as_a_basic_user_name_with_a_nul_is_not_logged(exchange: Server) -> None:
     lab = exchange.add_participant("nul-lab")
     response = httpx.get(f"{exchange.root_url}collections/", headers={

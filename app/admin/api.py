@@ -4,7 +4,7 @@ markings (any participant: producers need them to post to named recipients)."""
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Connection
 
 from app.admin import operations
@@ -27,7 +27,19 @@ def require_operator(caller: Caller = Depends(require_caller)) -> Caller:
     return caller
 
 
-class NewParticipant(BaseModel):
+class _Request(BaseModel):
+    """Request bodies: no string may hold a NUL (nothing legitimate does; PostgreSQL text cannot store one)."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> "_Request":
+        for name, value in self:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise ValueError(f"{name} must not contain NUL characters")
+        return self
+
+
+class NewParticipant(_Request):
     slug: str = Field(examples=["lab-a"])
     name: str = Field(examples=["Frontier Lab A"])
     kind: str = Field(examples=["lab"], description="lab, agency, vendor or operator")
@@ -36,11 +48,11 @@ class NewParticipant(BaseModel):
     identity_id: str | None = Field(default=None, description="An existing STIX identity id to adopt.")
 
 
-class NewKey(BaseModel):
+class NewKey(_Request):
     label: str | None = None
 
 
-class AudienceRequest(BaseModel):
+class AudienceRequest(_Request):
     recipient_identities: list[str] = Field(default_factory=list)
     recipient_groups: list[str] = Field(default_factory=list)
     embargo_until: str | None = Field(default=None, examples=["2026-12-01T00:00:00Z"])

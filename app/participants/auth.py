@@ -4,6 +4,7 @@ on every request, so a revoked key or a suspended participant is refused at once
 import base64
 import binascii
 import hmac
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,6 +45,9 @@ class Caller:
         return self.kind == "operator"
 
 
+_KEY_ID = re.compile(r"^aisx_k_[0-9a-f]{16}\Z")  # anything else cannot be a key id: refused before any query
+
+
 def _credentials(header: str) -> tuple[str | None, str]:
     """(key id or None, secret) from an Authorization header."""
     scheme, _, value = header.strip().partition(" ")
@@ -55,9 +59,9 @@ def _credentials(header: str) -> tuple[str | None, str]:
             key_id, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise unauthorized("Malformed Basic credentials.") from None
-        if sep and key_id and secret:
+        if sep and _KEY_ID.match(key_id) and secret:
             return key_id, secret
-        raise unauthorized("Basic credentials must be '<key id>:<secret>'.")
+        raise unauthorized("Basic credentials must be '<key id>:<secret>', the key id like aisx_k_0123456789abcdef.")
     raise unauthorized("Unsupported Authorization scheme: use Bearer <secret> or Basic <key id>:<secret>.")
 
 

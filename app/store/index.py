@@ -16,7 +16,8 @@ _CHUNK = 500
 
 
 def term_rows(object_seq: int, terms: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [{"object_seq": object_seq, "kind": kind, "value": value} for kind, value in terms]
+    """Index rows; a value with a NUL is left out (PostgreSQL text cannot hold one, and no selector asks for it)."""
+    return [{"object_seq": object_seq, "kind": kind, "value": value} for kind, value in terms if "\x00" not in value]
 
 
 def insert_terms(conn: Connection, rows: list[dict[str, Any]]) -> None:
