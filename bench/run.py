@@ -227,6 +227,9 @@ def write_report(path: Path, all_series: list[Series], command: str, started: fl
         for series in all_series:
             if series is not medallion:
                 lines += _ratios(series, medallion)
+    load = path.with_name("LOAD.md")
+    if load.exists():  # the polling load test (bench/load.py) reports separately; keep both in one place
+        lines += ["", load.read_text().strip()]
     path.write_text("\n".join(lines) + "\n")
 
 
