@@ -12,18 +12,22 @@ A version is visible when all of these hold:
    version would leave the old ones readable);
 4. for a relationship or sighting: every endpoint the exchange holds is visible by 2-3 as well;
 5. in a public collection: it is TLP:CLEAR;
-6. for an observable held identically by several producers: no earlier visible copy was already served."""
+6. for an observable held identically by several producers: no earlier visible copy was already served.
+
+``first_visible`` applies the same clause to a version's predecessors, so match[version]=first is the oldest
+version the reader can see, never one it cannot."""
 
 import time
 
-from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select, true
+from sqlalchemy import Alias, ColumnElement, Table, and_, exists, not_, or_, select, true
 
 from app.participants.auth import Caller
 from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
-from app.store.models import ObjectAudience, ObjectRef, StixObject
+from app.store.models import Membership, ObjectAudience, ObjectRef, StixObject
 from app.store.objects import m, o
 
+_membership = Membership.__table__
 _audience = ObjectAudience.__table__
 _refs = ObjectRef.__table__
 _objects = StixObject.__table__
@@ -70,43 +74,61 @@ def _object_visible(obj: Table, reader: Caller | None, now: int) -> ColumnElemen
     return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_admits))
 
 
-def _endpoints_visible(reader: Caller | None, now: int) -> ColumnElement[bool]:
+def _endpoints_visible(reader: Caller | None, now: int, obj: Alias) -> ColumnElement[bool]:
     """Rule 4: no essential reference points at an object the exchange holds but the reader cannot see."""
     ref = _refs.alias()
     held, seen = _objects.alias(), _objects.alias()
     hidden_endpoint = exists(select(ref.c.ref_id).where(
-        ref.c.object_seq == o.c.seq,
+        ref.c.object_seq == obj.c.seq,
         exists(select(held.c.seq).where(held.c.stix_id == ref.c.ref_id)),
         not_(exists(select(seen.c.seq).where(
             seen.c.stix_id == ref.c.ref_id, seen.c.is_latest, _audience_admits(seen, reader, now)))),
     ))
-    return or_(not_(o.c.has_essential_refs), not_(hidden_endpoint))
+    return or_(not_(obj.c.has_essential_refs), not_(hidden_endpoint))
 
 
-def _first_identical_copy(reader: Caller | None, now: int) -> ColumnElement[bool]:
+def _first_identical_copy(reader: Caller | None, now: int, mem: Alias, obj: Alias) -> ColumnElement[bool]:
     """Rule 6: serve an observable's identical copies from several producers once."""
-    earlier_m, earlier_o = m.element.alias(), _objects.alias()
+    earlier_m, earlier_o = _membership.alias(), _objects.alias()
     duplicate_seen = exists(select(earlier_m.c.seq).select_from(
+        earlier_m.join(earlier_o, earlier_o.c.seq == earlier_m.c.object_seq)
+    ).where(
+        earlier_m.c.collection_id == mem.c.collection_id,
+        earlier_m.c.stix_id == mem.c.stix_id,
+        earlier_m.c.seq < mem.c.seq,
+        earlier_o.c.content_hash == obj.c.content_hash,
+        earlier_o.c.producer_id.is_distinct_from(obj.c.producer_id),
+        _audience_admits(earlier_o, reader, now),
+    ))
+    return or_(mem.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
+
+
+def visible_to(reader: Caller | None, *, public_collection: bool, mem: Alias = m, obj: Alias = o,
+               now: int | None = None) -> ColumnElement[bool]:
+    """The clause every read query applies to its membership rows (``mem`` joined to their objects ``obj``)."""
+    now = time.time_ns() // 1000 if now is None else now
+    return and_(
+        mem.c.date_added <= now,
+        _object_visible(obj, reader, now),
+        _endpoints_visible(reader, now, obj),
+        obj.c.tlp == int(Tlp.CLEAR) if public_collection else true(),
+        _first_identical_copy(reader, now, mem, obj),
+    )
+
+
+def first_visible(reader: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
+    """match[version]=first for this reader: no earlier version of the same copy is visible to it in the
+    collection. (A version the reader cannot see must not be "first" for it: it would look absent in every
+    other answer, so "first" would betray it by returning nothing.)"""
+    now = time.time_ns() // 1000
+    earlier_m, earlier_o = _membership.alias(), _objects.alias()
+    return not_(exists(select(earlier_m.c.seq).select_from(
         earlier_m.join(earlier_o, earlier_o.c.seq == earlier_m.c.object_seq)
     ).where(
         earlier_m.c.collection_id == m.c.collection_id,
         earlier_m.c.stix_id == m.c.stix_id,
-        earlier_m.c.seq < m.c.seq,
-        earlier_o.c.content_hash == o.c.content_hash,
-        earlier_o.c.producer_id.is_distinct_from(o.c.producer_id),
-        _audience_admits(earlier_o, reader, now),
-    ))
-    return or_(m.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
-
-
-def visible_to(reader: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
-    """The clause every read query applies to its membership rows."""
-    now = time.time_ns() // 1000
-    return and_(
-        m.c.date_added <= now,
-        _object_visible(o, reader, now),
-        _endpoints_visible(reader, now),
-        o.c.tlp == int(Tlp.CLEAR) if public_collection else true(),
-        _first_identical_copy(reader, now),
-    )
+        earlier_m.c.producer_id.is_not_distinct_from(m.c.producer_id),
+        earlier_m.c.version < m.c.version,
+        visible_to(reader, public_collection=public_collection, mem=earlier_m, obj=earlier_o, now=now),
+    )))
 

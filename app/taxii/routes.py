@@ -12,7 +12,7 @@ from app.audit import note_sensitive_read, record
 from app.participants.auth import Caller, optional_caller, require_caller
 from app.sharing.access import Access, access_for, access_map, require_delete, require_read, require_write
 from app.sharing.rules import Poster
-from app.sharing.visibility import visible_to
+from app.sharing.visibility import first_visible, visible_to
 from app.stix.markings import Tlp
 from app.store import collections as collection_store
 from app.store import objects as object_store
@@ -121,7 +121,9 @@ def _read_page(
         collection, access = _collection(conn, api_root, collection_id, caller)
         require_read(access, caller)
         visible = visible_to(caller, public_collection=collection.public)
-        rows, more = object_store.page(conn, collection_id, flt, visible, stix_id=stix_id, with_raw=with_raw)
+        first = first_visible(caller, public_collection=collection.public) if flt.versions.first else None
+        rows, more = object_store.page(conn, collection_id, flt, visible, stix_id=stix_id, with_raw=with_raw,
+                                       first=first)
         if stix_id is not None and not rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
     sensitive = sum(1 for r in rows if r.tlp >= Tlp.AMBER)
