@@ -28,9 +28,11 @@ from app.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content
 
 
 def require_taxii_accept(request: Request) -> None:
-    """406 unless the client accepts TAXII 2.1 (TAXII 2.1 §1.6.8)."""
+    """406 unless the client accepts TAXII 2.1 (TAXII 2.1 §1.6.8); 404 for path segments no id can contain."""
     if not accepts_taxii(request.headers.get("accept")):
         raise TaxiiError(406, f"This endpoint answers only with {TAXII_MEDIA_TYPE}; send it in Accept.")
+    if any(not value.isprintable() for value in request.path_params.values()):
+        raise TaxiiError(404, "No such resource.")
 
 
 router = APIRouter(prefix="/taxii2", dependencies=[Depends(require_taxii_accept)], tags=["TAXII 2.1"])
