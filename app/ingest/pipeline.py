@@ -37,7 +37,7 @@ from app.stix.timestamps import format_timestamp
 from app.stix.validate import validate
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
-from app.store.engine import now_us, read_connection, write_transaction
+from app.store.engine import note_rows_written, now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids
 from app.store.objects import Candidate, StoreOutcome
 from app.store.participants import directory, get_participant
@@ -171,6 +171,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
                collection_id=collection.id, object_count=status.success_count,
                detail={"status_id": status.id, "failures": status.failure_count})
+    note_rows_written(status.success_count)
     return status
 
 

@@ -4,6 +4,7 @@ Writers are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-s
 every write takes its ``date_added`` only once it holds that lock. So date_added order is commit order and an
 ``added_after`` poller can never miss an object that committed "in the past"."""
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,3 +71,29 @@ def write_transaction() -> Iterator[Connection]:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_KEY})
             yield conn
+
+
+_ANALYZE_EVERY = 20_000
+_written_since_analyze = 0
+_analyze_lock = threading.Lock()
+
+
+def note_rows_written(count: int) -> None:
+    """Refresh the planner's statistics after every ``_ANALYZE_EVERY`` object versions this process wrote.
+
+    The visibility predicate is a set of correlated subqueries whose plans depend on table sizes: on tables that
+    grew since PostgreSQL last analysed them (autovacuum lags behind bulk ingest) it may scan where it should
+    seek, and a page of 1,000 goes from milliseconds to a second."""
+    global _written_since_analyze
+    with _analyze_lock:
+        _written_since_analyze += count
+        if _written_since_analyze < _ANALYZE_EVERY:
+            return
+        _written_since_analyze = 0
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE stix_object, membership, object_ref, object_audience, object_term"))
+        else:
+            conn.exec_driver_sql("PRAGMA optimize")
+        conn.commit()
