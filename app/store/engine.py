@@ -41,9 +41,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
         # SQLite's default page cache is 2 MB: at a million objects every page read and index update would go
-        # to the OS. 64 MB of cache and a memory map keep the hot index pages in memory.
-        cursor.execute("PRAGMA cache_size=-65536")
-        cursor.execute("PRAGMA mmap_size=1073741824")
+        # to the OS. 16 MB of cache per connection and a 256 MB memory map keep the hot index pages in memory.
+        cursor.execute("PRAGMA cache_size=-16384")
+        cursor.execute("PRAGMA mmap_size=268435456")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
