@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -74,32 +75,38 @@ def _load(target: Target, batch: list[dict[str, Any]], second_writer: str | None
     return totals
 
 
+def _grow(series: Series, target: Target, audience: str | None, sizes: list[int], quick: bool,
+          disk_mb: Callable[[], float] | None = None) -> None:
+    """Load the target up to each size in turn (the first 2,000 objects in envelopes of 100), measuring the
+    reads at every size."""
+    source = objects(sizes[-1] * 2, seed=11, tlps=TLPS, audience=audience)
+    small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
+    envelope_100 = measure.ingest(target.readers["writer"], small, 100)
+    stored, ids = int(envelope_100["accepted"]), [o["id"] for o in small]
+    for size in sizes:
+        batch = list(itertools.islice(source, size - stored))
+        loaded = _load(target, batch, None)
+        stored += int(loaded["accepted"])
+        ids += [o["id"] for o in batch]
+        row = Row(size, {"ingest_1000_per_s": loaded["objects_per_s"], "failed": loaded["failed"]})
+        if size == sizes[0]:
+            row.figures["ingest_100_per_s"] = envelope_100["objects_per_s"]
+        row.figures.update(_measure_reads(target, ids, quick))
+        if disk_mb is not None:
+            row.figures["disk_mb"] = disk_mb()
+        series.rows.append(row)
+        print(f"  {series.name} {size}: {row.figures}", flush=True)
+
+
 def run_aisx(kind: str, sizes: list[int], workdir: Path, pg_url: str | None, quick: bool) -> Series:
     bench = AisxTarget(workdir, pg_url)
     target = bench.start()
     series = Series(f"AISX ({kind})")
     try:
-        source = objects(sizes[-1] * 2, seed=11, tlps=TLPS, audience=bench.audience)
-        ids: list[str] = []
-        stored = 0
-        small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
-        envelope_100 = measure.ingest(target.readers["writer"], small, 100)
-        stored += int(envelope_100["accepted"])
-        ids += [o["id"] for o in small]
-        for size in sizes:
-            batch = list(itertools.islice(source, size - stored))
-            loaded = _load(target, batch, None)
-            stored += int(loaded["accepted"])
-            ids += [o["id"] for o in batch]
-            row = Row(size, {"ingest_1000_per_s": loaded["objects_per_s"], "failed": loaded["failed"]})
-            if size == sizes[0]:
-                row.figures["ingest_100_per_s"] = envelope_100["objects_per_s"]
-            row.figures.update(_measure_reads(target, ids, quick))
-            row.figures["disk_mb"] = bench.disk_mb()
-            series.rows.append(row)
-            print(f"  {series.name} {size}: {row.figures}", flush=True)
+        _grow(series, target, bench.audience, sizes, quick, bench.disk_mb)
         if kind == "postgres":
             series.extra["workers"] = _worker_scaling(bench, quick)
+            print(f"  {series.name} workers: {series.extra['workers']}", flush=True)
     finally:
         bench.stop()
         bench.drop()
@@ -124,24 +131,7 @@ def run_medallion(sizes: list[int], workdir: Path) -> Series:
     target = med.start()
     series = Series(f"medallion {version} (memory)")
     try:
-        source = objects(sizes[-1] * 2, seed=11, tlps=TLPS)
-        ids: list[str] = []
-        stored = 0
-        small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
-        envelope_100 = measure.ingest(target.readers["writer"], small, 100)
-        stored += int(envelope_100["accepted"])
-        ids += [o["id"] for o in small]
-        for size in sizes:
-            batch = list(itertools.islice(source, size - stored))
-            loaded = _load(target, batch, None)
-            stored += int(loaded["accepted"])
-            ids += [o["id"] for o in batch]
-            row = Row(size, {"ingest_1000_per_s": loaded["objects_per_s"], "failed": loaded["failed"]})
-            if size == sizes[0]:
-                row.figures["ingest_100_per_s"] = envelope_100["objects_per_s"]
-            row.figures.update(_measure_reads(target, ids, quick=True))  # few repeats: its pages take seconds
-            series.rows.append(row)
-            print(f"  {series.name} {size}: {row.figures}", flush=True)
+        _grow(series, target, None, sizes, quick=True)  # few repeats: its pages take seconds
     finally:
         med.stop()
     return series
