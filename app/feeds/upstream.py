@@ -136,7 +136,7 @@ def _get_page(remote: TaxiiCollection, params: dict[str, Any], upstream: Upstrea
 
 def _envelope(response: requests.Response) -> dict[str, Any]:
     try:
-        envelope = response.json()
+        envelope = orjson.loads(response.content)  # strict JSON: no NaN or Infinity from an upstream
     except ValueError:
         raise UpstreamError(f"upstream sent a page that is not JSON: {response.text[:200]!r}") from None
     if not isinstance(envelope, dict):
