@@ -289,6 +289,23 @@ def test_unmarked_objects_are_rejected_and_never_marked(people: dict[str, Partic
     assert lab_a.client.get(f"collections/{where['shared']}/objects/{obj['id']}/").json()["objects"] == [marked]
 
 
+def test_unmarked_marking_definition_travels_as_green(server: Server, people: dict[str, Participant],
+                                                     where: dict[str, str]) -> None:
+    """A definition (a statement, a licence) may come without a TLP of its own: participants see it, anonymous
+    readers do not, and a public collection refuses it."""
+    lab_a = people["lab-a"]
+    statement = {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.uuid4()}",
+                 "created": "2026-01-01T00:00:00.000Z", "definition_type": "statement",
+                 "definition": {"statement": "Copyright 2026 Rules Lab A"}}
+    accepted(lab_a.client, where["shared"], statement)
+    assert sees(people["vendor"].client, where["shared"], statement["id"])
+    rejected(lab_a.client, where["public"], {**statement, "id": f"marking-definition--{uuid.uuid4()}"},
+             "accepts TLP:CLEAR only")
+    marked = sdo(marking=[TLP_CLEAR, statement["id"]])
+    accepted(lab_a.client, where["public"], marked)
+    assert sees(server.client(), where["public"], marked["id"])
+
+
 def test_tlp1_and_opencti_ids(server: Server, people: dict[str, Participant], where: dict[str, str]) -> None:
     """OpenCTI exports TLP:CLEAR under the TLP 1.0 WHITE id; it is read as CLEAR, like WHITE. The exchange
     keeps serving the standard WHITE definition under that id, never a "CLEAR" one."""
