@@ -107,6 +107,7 @@ class Limiter:
     def address_blocked(self, address: str) -> Verdict:
         if not self.auth_failures:
             return Verdict(True)
+        self._ensure_flushing()  # also a worker that saw no failure must learn the others' counts
         if self.failures.peek(address) >= self.auth_failures:
             return Verdict(False, self._retry_after())
         return Verdict(True)
