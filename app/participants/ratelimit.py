@@ -80,18 +80,22 @@ class Limiter:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
+                    self._merge()  # once, before this worker's first verdict: it starts with the others' counts
                     self._thread = threading.Thread(target=self._run, name="aisx-ratelimit", daemon=True)
                     self._thread.start()
+
+    def _merge(self) -> None:
+        try:
+            with write_transaction() as conn:
+                self.requests.flush(conn)
+                self.failures.flush(conn)
+        except Exception:  # the database is away: these counts are lost, the limits stay in force
+            pass
 
     def _run(self) -> None:
         while True:
             time.sleep(1.0)
-            try:
-                with write_transaction() as conn:
-                    self.requests.flush(conn)
-                    self.failures.flush(conn)
-            except Exception:  # the database is away: these counts are lost, the limits stay in force
-                continue
+            self._merge()
 
     def _retry_after(self) -> int:
         return _WINDOW - int(time.time()) % _WINDOW
