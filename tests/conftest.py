@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import Participant, Server, running_server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = SHARED / "data"
@@ -15,14 +15,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("aisx")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database).start()
-    try:
+    with running_server(tmp_path_factory.mktemp("aisx")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,15 @@ import secrets
 
 import pytest
 
-from tests.support.server import Server, ThrowawayDatabase, free_port
+from tests.support.server import Server, running_server
 
 HEADER = "X-Client-Cert-SHA256"
 
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("mtls")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, settings={"AISX_CLIENT_CERT_HEADER": HEADER}).start()
-    yield srv
-    srv.stop()
-    database.drop()
+    with running_server(tmp_path_factory.mktemp("mtls"), settings={"AISX_CLIENT_CERT_HEADER": HEADER}) as srv:
+        yield srv
 
 
 def _fingerprint() -> str:

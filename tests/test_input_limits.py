@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.support.server import TAXII, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, running_server
 from tests.support.stix import envelope, indicator
 
 LIMITS = {"AISX_MAX_ENVELOPE_OBJECTS": "5", "AISX_MAX_OBJECT_BYTES": "4000", "AISX_MAX_NESTING_DEPTH": "6",
@@ -14,12 +14,8 @@ LIMITS = {"AISX_MAX_ENVELOPE_OBJECTS": "5", "AISX_MAX_OBJECT_BYTES": "4000", "AI
 
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tight")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, settings=LIMITS).start()
-    yield srv
-    srv.stop()
-    database.drop()
+    with running_server(tmp_path_factory.mktemp("tight"), settings=LIMITS) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

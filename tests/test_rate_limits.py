@@ -4,18 +4,14 @@ import time
 
 import pytest
 
-from tests.support.server import Server, ThrowawayDatabase, free_port
+from tests.support.server import running_server
 
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("limited")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, workers=2,
-                 settings={"AISX_RATE_LIMIT_PER_MINUTE": "20", "AISX_AUTH_FAILURES_PER_MINUTE": "5"}).start()
-    yield srv
-    srv.stop()
-    database.drop()
+    limits = {"AISX_RATE_LIMIT_PER_MINUTE": "20", "AISX_AUTH_FAILURES_PER_MINUTE": "5"}
+    with running_server(tmp_path_factory.mktemp("limited"), workers=2, settings=limits) as srv:
+        yield srv
 
 
 def _within_one_window() -> None:

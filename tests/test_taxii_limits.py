@@ -9,29 +9,18 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, Participant, Server, running_server
 from tests.support.stix import envelope, indicator, ts
 
 PAGE_DEFAULT, PAGE_MAX, MAX_BODY = 3, 5, 4096
 
 
-class TunedServer(Server):
-    @property
-    def env(self) -> dict[str, str]:
-        return {**super().env, "AISX_PAGE_DEFAULT": str(PAGE_DEFAULT), "AISX_PAGE_MAX": str(PAGE_MAX),
-                "AISX_MAX_CONTENT_LENGTH": str(MAX_BODY)}
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("aisx-tuned")
-    database = ThrowawayDatabase(workdir)
-    srv = TunedServer(workdir, free_port(), database).start()
-    try:
+    tuned = {"AISX_PAGE_DEFAULT": str(PAGE_DEFAULT), "AISX_PAGE_MAX": str(PAGE_MAX),
+             "AISX_MAX_CONTENT_LENGTH": str(MAX_BODY)}
+    with running_server(tmp_path_factory.mktemp("aisx-tuned"), settings=tuned) as srv:
         yield srv
-    finally:
-        srv.stop()
-        database.drop()
 
 
 def _post(client: httpx.Client, collection: str, body: Any) -> httpx.Response:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,3 +161,15 @@ class Server:
         key = self.cli_json("key", "issue", slug)
         return Participant(slug, info["id"], info["identity_id"], info["pseudonym_identity_id"],
                            key["key_id"], key["secret"], self.client(key["secret"]))
+
+
+@contextmanager
+def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """A started ``aisx serve`` of its own on a throwaway database, stopped and dropped afterwards."""
+    database = ThrowawayDatabase(workdir)
+    srv = Server(workdir, free_port(), database, workers=workers, settings=settings or {})
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+        database.drop()
