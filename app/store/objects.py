@@ -94,9 +94,13 @@ def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None =
 
 
 def _after(position: Position) -> ColumnElement[bool]:
-    return or_(
-        m.c.date_added > position.date_added,
-        and_(m.c.date_added == position.date_added, m.c.seq > position.seq),
+    """Rows after the cursor. The redundant lower bound ``date_added >= …`` is what lets SQLite seek the page
+    index with bound parameters: without it, it reads the collection from the start up to the cursor (a page in
+    the middle of a million-row collection took a second instead of 3 ms)."""
+    return and_(
+        m.c.date_added >= position.date_added,
+        or_(m.c.date_added > position.date_added, and_(m.c.date_added == position.date_added,
+                                                       m.c.seq > position.seq)),
     )
 
 
