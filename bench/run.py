@@ -187,6 +187,59 @@ def _ratios(aisx: Series, medallion: Series) -> list[str]:
     return [*lines, ""]
 
 
+_READ_FIGURES = (  # (key, label, higher is better)
+    ("sync_lab_per_s", "full sync (lab)", True), ("sync_agency_per_s", "full sync (agency)", True),
+    ("page_p50_ms", "page p50", False), ("last_page_ms", "last page", False), ("poll_empty_ms", "poll", False),
+    ("poll_tail_ms", "poll (last page)", False), ("match_type_ms", "match[type]", False),
+    ("match_id_ms", "match[id]", False), ("get_p50_ms", "GET p50", False), ("get_p99_ms", "GET p99", False),
+)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _goals(all_series: list[Series]) -> list[str]:
+    """Issue 6's goals, each with the measured figure and whether it is met (SQLite unless stated)."""
+    by_name = {s.name: s for s in all_series}
+    sqlite, postgres = by_name.get("AISX (sqlite)"), by_name.get("AISX (postgres)")
+    lines = ["## Goals", "", "| goal | measured | verdict |", "|---|---|---|"]
+    if sqlite and sqlite.rows:
+        first, last = sqlite.rows[0], sqlite.rows[-1]
+        syncs = [(r.size, who, r.figures[key]) for r in sqlite.rows
+                 for who, key in (("lab", "sync_lab_per_s"), ("agency", "sync_agency_per_s")) if key in r.figures]
+        slowest = min(syncs, key=lambda s: s[2])
+        lines.append(f"| full sync ≥ 50,000 objects/s | slowest: {slowest[2]:,.0f}/s ({slowest[1]}, {slowest[0]:,} "
+                     f"stored) | {_verdict(slowest[2] >= 50_000)} |")
+        growth = last.figures["page_p50_ms"] / first.figures["page_p50_ms"]
+        lines.append(f"| page of 1,000 at {last.size:,} within 1.5x of {first.size:,} | "
+                     f"{last.figures['page_p50_ms']:.1f} ms vs {first.figures['page_p50_ms']:.1f} ms "
+                     f"({growth:.2f}x) | {_verdict(growth <= 1.5)} |")
+        lines.append(f"| GET p50 ≤ 5 ms at {last.size:,} | {last.figures['get_p50_ms']:.2f} ms | "
+                     f"{_verdict(last.figures['get_p50_ms'] <= 5)} |")
+        ingest = min(sqlite.rows, key=lambda r: r.figures["ingest_1000_per_s"])
+        lines.append(f"| validated ingest ≥ 5,000 objects/s (envelopes of 1,000) | slowest: "
+                     f"{ingest.figures['ingest_1000_per_s']:,.0f}/s (stage ending at {ingest.size:,}) | "
+                     f"{_verdict(ingest.figures['ingest_1000_per_s'] >= 5000)} |")
+        rss = max((r.figures["rss_mb"], s.name) for s in (sqlite, postgres) if s for r in s.rows)
+        lines.append(f"| RSS ≤ 300 MB at {last.size:,} | largest: {rss[0]:.0f} MB ({rss[1]}) | "
+                     f"{_verdict(rss[0] <= 300)} |")
+    if sqlite and postgres:
+        worst = (0.0, "", 0)
+        for lite, pg in zip(sqlite.rows, postgres.rows, strict=False):
+            for key, label, higher in _READ_FIGURES:
+                if key in lite.figures and key in pg.figures and lite.figures[key] and pg.figures[key]:
+                    ratio = (lite.figures[key] / pg.figures[key]) if higher else (pg.figures[key] / lite.figures[key])
+                    worst = max(worst, (ratio, label, lite.size))
+        lines.append(f"| PostgreSQL within 2x of SQLite on every read figure | worst: {worst[1]} at {worst[2]:,}, "
+                     f"{worst[0]:.2f}x | {_verdict(worst[0] <= 2)} |")
+    workers = postgres.extra.get("workers", {}) if postgres else {}
+    if 1 in workers and 2 in workers:
+        lines.append(f"| PostgreSQL: 2 workers ≥ 1.6x the reads of 1 | {workers[1]:,.0f} → {workers[2]:,.0f} "
+                     f"objects/s ({workers[2] / workers[1]:.2f}x) | {_verdict(workers[2] / workers[1] >= 1.6)} |")
+    return [*lines, ""]
+
+
 def _machine() -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -212,11 +265,15 @@ def write_report(path: Path, all_series: list[Series], command: str, started: fl
              "half). Sizes are stored object versions.", ""]
     for series in all_series:
         lines += _table(series)
+    lines += _goals(all_series)
     medallion = next((s for s in all_series if s.name.startswith("medallion")), None)
     if medallion:
         for series in all_series:
             if series is not medallion:
                 lines += _ratios(series, medallion)
+    notes = path.with_name("NOTES.md")
+    if notes.exists():  # the profile-based analysis, written by hand after a run
+        lines += ["", notes.read_text().strip()]
     load = path.with_name("LOAD.md")
     if load.exists():  # the polling load test (bench/load.py) reports separately; keep both in one place
         lines += ["", load.read_text().strip()]

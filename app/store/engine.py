@@ -28,7 +28,10 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         _configure_sqlite(engine)
         return engine
     # hide_parameters: a database error is logged without its parameters, which may hold what a client sent.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
+    # jit=off: the visibility predicate's correlated subqueries give the page query a high estimated cost, so
+    # PostgreSQL JIT-compiled it on every execution — 330 ms of compilation for a 8 ms query at 1M objects.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True,
+                         connect_args={"options": "-c jit=off"})
 
 
 def _configure_sqlite(engine: Engine) -> None:
