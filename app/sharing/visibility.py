@@ -15,11 +15,30 @@ A version is visible when all of these hold:
 6. for an observable held identically by several producers: no earlier visible copy was already served.
 
 ``first_visible`` applies the same clause to a version's predecessors, so match[version]=first is the oldest
-version the reader can see, never one it cannot."""
+version the reader can see, never one it cannot.
+
+The clauses are built once per reader (participant and groups) and reused: building the expression tree costs
+more than running the query it filters (aliases copy every column). "Now" is a bind parameter evaluated each
+time a statement runs, so a cached clause never goes stale."""
 
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import Alias, ColumnElement, Table, and_, exists, not_, or_, select, true
+from sqlalchemy import (
+    Alias,
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from app.participants.auth import Caller
 from app.stix.checks import SCO_TYPES
@@ -31,13 +50,30 @@ _membership = Membership.__table__
 _audience = ObjectAudience.__table__
 _refs = ObjectRef.__table__
 _objects = StixObject.__table__
+Now = BindParameter[int]
 
 
-def _released(obj: Table, now: int) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class Reader:
+    """What the predicate needs to know of a caller: who it is and which groups it belongs to."""
+
+    participant_id: int
+    groups: tuple[str, ...]
+
+
+def _reader(caller: Caller | None) -> Reader | None:
+    return None if caller is None else Reader(caller.participant_id, tuple(sorted(caller.groups)))
+
+
+def _now() -> Now:
+    return bindparam("now", type_=BigInteger, unique=True, callable_=lambda: time.time_ns() // 1000)
+
+
+def _released(obj: Table, now: Now) -> ColumnElement[bool]:
     return or_(obj.c.release_at.is_(None), obj.c.release_at <= now)
 
 
-def _listed(obj: Table, reader: Caller) -> ColumnElement[bool]:
+def _listed(obj: Table, reader: Reader) -> ColumnElement[bool]:
     recipient = _audience.alias()
     named = recipient.c.participant_id == reader.participant_id
     if reader.groups:
@@ -45,7 +81,7 @@ def _listed(obj: Table, reader: Caller) -> ColumnElement[bool]:
     return exists(select(recipient.c.id).where(recipient.c.object_seq == obj.c.seq, named))
 
 
-def _audience_admits(obj: Table, reader: Caller | None, now: int) -> ColumnElement[bool]:
+def _audience_admits(obj: Table, reader: Reader | None, now: Now) -> ColumnElement[bool]:
     """TLP and recipients, for one object version (no collection involved).
 
     CLEAR → everyone; GREEN → every participant (only the recipients, if it names some); AMBER, AMBER+STRICT
@@ -62,7 +98,7 @@ def _audience_admits(obj: Table, reader: Caller | None, now: int) -> ColumnEleme
     return and_(_released(obj, now), or_(obj.c.producer_id == reader.participant_id, by_tlp))
 
 
-def _object_visible(obj: Table, reader: Caller | None, now: int) -> ColumnElement[bool]:
+def _object_visible(obj: Table, reader: Reader | None, now: Now) -> ColumnElement[bool]:
     """Rules 2 and 3: this version and the producer's newest version both admit the reader."""
     newest = _objects.alias()
     newest_admits = exists(select(newest.c.seq).where(
@@ -74,7 +110,7 @@ def _object_visible(obj: Table, reader: Caller | None, now: int) -> ColumnElemen
     return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_admits))
 
 
-def _endpoints_visible(reader: Caller | None, now: int, obj: Alias) -> ColumnElement[bool]:
+def _endpoints_visible(reader: Reader | None, now: Now, obj: Alias) -> ColumnElement[bool]:
     """Rule 4: no essential reference points at an object the exchange holds but the reader cannot see."""
     ref = _refs.alias()
     held, seen = _objects.alias(), _objects.alias()
@@ -87,7 +123,7 @@ def _endpoints_visible(reader: Caller | None, now: int, obj: Alias) -> ColumnEle
     return or_(not_(obj.c.has_essential_refs), not_(hidden_endpoint))
 
 
-def _first_identical_copy(reader: Caller | None, now: int, mem: Alias, obj: Alias) -> ColumnElement[bool]:
+def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alias) -> ColumnElement[bool]:
     """Rule 6: serve an observable's identical copies from several producers once."""
     earlier_m, earlier_o = _membership.alias(), _objects.alias()
     duplicate_seen = exists(select(earlier_m.c.seq).select_from(
@@ -103,10 +139,25 @@ def _first_identical_copy(reader: Caller | None, now: int, mem: Alias, obj: Alia
     return or_(mem.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
 
 
-def visible_to(reader: Caller | None, *, public_collection: bool, mem: Alias = m, obj: Alias = o,
-               now: int | None = None) -> ColumnElement[bool]:
-    """The clause every read query applies to its membership rows (``mem`` joined to their objects ``obj``)."""
-    now = time.time_ns() // 1000 if now is None else now
+def visible_to(caller: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
+    """The clause every read query applies to its membership rows ``m`` joined to their objects ``o``."""
+    return _visible(_reader(caller), public_collection)
+
+
+def first_visible(caller: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
+    """match[version]=first for this reader: no earlier version of the same copy is visible to it in the
+    collection. (A version the reader cannot see must not be "first" for it: it would look absent in every
+    other answer, so "first" would betray it by returning nothing.)"""
+    return _first_visible(_reader(caller), public_collection)
+
+
+@lru_cache(maxsize=4096)
+def _visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
+    return _visible_rows(reader, public_collection, m, o, _now())
+
+
+def _visible_rows(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
+                  now: Now) -> ColumnElement[bool]:
     return and_(
         mem.c.date_added <= now,
         _object_visible(obj, reader, now),
@@ -116,11 +167,8 @@ def visible_to(reader: Caller | None, *, public_collection: bool, mem: Alias = m
     )
 
 
-def first_visible(reader: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
-    """match[version]=first for this reader: no earlier version of the same copy is visible to it in the
-    collection. (A version the reader cannot see must not be "first" for it: it would look absent in every
-    other answer, so "first" would betray it by returning nothing.)"""
-    now = time.time_ns() // 1000
+@lru_cache(maxsize=4096)
+def _first_visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
     earlier_m, earlier_o = _membership.alias(), _objects.alias()
     return not_(exists(select(earlier_m.c.seq).select_from(
         earlier_m.join(earlier_o, earlier_o.c.seq == earlier_m.c.object_seq)
@@ -129,6 +177,5 @@ def first_visible(reader: Caller | None, *, public_collection: bool) -> ColumnEl
         earlier_m.c.stix_id == m.c.stix_id,
         earlier_m.c.producer_id.is_not_distinct_from(m.c.producer_id),
         earlier_m.c.version < m.c.version,
-        visible_to(reader, public_collection=public_collection, mem=earlier_m, obj=earlier_o, now=now),
+        _visible_rows(reader, public_collection, earlier_m, earlier_o, _now()),
     )))
-
