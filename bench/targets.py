@@ -33,10 +33,14 @@ class Target:
     pid: int
     readers: dict[str, Reader] = field(default_factory=dict)  # "writer", "lab", "agency", …
 
+    def pids(self) -> list[int]:
+        """The server process and its children (uvicorn workers)."""
+        return [self.pid, *_children(self.pid)]
+
     def rss_mb(self) -> float:
         """Resident memory of the server process and its children (uvicorn workers)."""
         total = 0
-        for pid in [self.pid, *_children(self.pid)]:
+        for pid in self.pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
@@ -44,6 +48,31 @@ class Target:
             except FileNotFoundError:
                 continue
         return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes (those still alive)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (backends, writer, WAL writer, …)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
 
 
 def _children(pid: int) -> list[int]:

@@ -19,7 +19,8 @@ version the reader can see, never one it cannot.
 
 The clauses are built once per reader (participant and groups) and reused: building the expression tree costs
 more than running the query it filters (aliases copy every column). "Now" is a bind parameter evaluated each
-time a statement runs, so a cached clause never goes stale."""
+time a statement runs, so a cached clause never goes stale. A clause takes about 370 KB, so each worker keeps
+the 64 most recent readers' (at most ~25 MB); another reader's is rebuilt in about 2 ms."""
 
 import time
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ def first_visible(caller: Caller | None, *, public_collection: bool) -> ColumnEl
     return _first_visible(_reader(caller), public_collection)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=64)
 def _visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
     return _visible_rows(reader, public_collection, m, o, _now())
 
@@ -167,7 +168,7 @@ def _visible_rows(reader: Reader | None, public_collection: bool, mem: Alias, ob
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=64)
 def _first_visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
     earlier_m, earlier_o = _membership.alias(), _objects.alias()
     return not_(exists(select(earlier_m.c.seq).select_from(

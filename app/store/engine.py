@@ -67,10 +67,23 @@ def get_engine() -> Engine:
     return make_engine(settings.database_url, settings.db_pool_size)
 
 
+def _read_engine() -> Engine:
+    """The engine for reads. On SQLite a read transaction is one snapshot for all its statements. PostgreSQL
+    gives each statement its own snapshot under READ COMMITTED anyway, so its reads run in autocommit: a
+    BEGIN and a COMMIT round trip less on every read."""
+    engine = get_engine()
+    return engine if engine.dialect.name == "sqlite" else _autocommit(engine)
+
+
+@lru_cache(maxsize=4)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 @contextmanager
 def read_connection() -> Iterator[Connection]:
-    """A connection in one read transaction, so a page is one consistent snapshot."""
-    with get_engine().connect() as conn, conn.begin():
+    """A connection for reading (on SQLite, in one read transaction, so a page is one consistent snapshot)."""
+    with _read_engine().connect() as conn, conn.begin():
         yield conn
 
 
