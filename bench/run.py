@@ -8,6 +8,7 @@ PostgreSQL (a throwaway database, dropped at the end) and medallion 3.0.0 from P
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -207,17 +208,20 @@ def _table(series: Series) -> list[str]:
 
 
 def _ratios(aisx: Series, medallion: Series) -> list[str]:
-    common = {r.size: r for r in medallion.rows}
+    """AISX / medallion for each size medallion reached, against AISX holding as many objects or more (so every
+    ratio is in medallion's favour where the sizes differ)."""
     lines = [f"### {aisx.name} / {medallion.name} (higher is better for AISX)", "",
-             "| size | ingest | full sync | GET p50 | page p50 |", "|---:|---:|---:|---:|---:|"]
-    for row in aisx.rows:
-        med = common.get(row.size)
-        if med is None:
+             "| AISX holding | medallion holding | ingest | full sync | GET p50 | page p50 | poll | match[type] |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for med in medallion.rows:
+        row = next((r for r in aisx.rows if r.size >= med.size), None)
+        if row is None:
             continue
         f, m = row.figures, med.figures
-        lines.append(f"| {row.size:,} | {f['ingest_1000_per_s'] / m['ingest_1000_per_s']:.1f}x | "
+        lines.append(f"| {row.size:,} | {med.size:,} | {f['ingest_1000_per_s'] / m['ingest_1000_per_s']:.1f}x | "
                      f"{f['sync_lab_per_s'] / m['sync_lab_per_s']:.1f}x | {m['get_p50_ms'] / f['get_p50_ms']:.1f}x | "
-                     f"{m['page_p50_ms'] / f['page_p50_ms']:.1f}x |")
+                     f"{m['page_p50_ms'] / f['page_p50_ms']:.1f}x | {m['poll_empty_ms'] / f['poll_empty_ms']:.1f}x | "
+                     f"{m['match_type_ms'] / f['match_type_ms']:.1f}x |")
     return [*lines, ""]
 
 
@@ -291,8 +295,20 @@ def _machine() -> list[str]:
 
 
 def write_report(path: Path, all_series: list[Series], command: str, started: float) -> None:
-    lines = ["# Benchmark results", "", f"Command: `{command}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-             f"{(time.time() - started) / 60:.1f} min.", "", *_machine(), "",
+    """Write RESULTS.md, and the figures it shows to RESULTS.json (``--render`` redraws the report from it)."""
+    run = {"command": command, "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "minutes": round((time.time() - started) / 60, 1), "machine": _machine(),
+           "series": [asdict(s) for s in all_series]}
+    path.with_suffix(".json").write_text(json.dumps(run, indent=1) + "\n")
+    render(path, run)
+
+
+def render(path: Path, run: dict[str, Any]) -> None:
+    all_series = [Series(s["name"], [Row(r["size"], r["figures"]) for r in s["rows"]],
+                         {**s["extra"], "workers": {int(k): v for k, v in s["extra"].get("workers", {}).items()}})
+                  for s in run["series"]]
+    lines = ["# Benchmark results", "", f"Command: `{run['command']}` — {run['finished']}, {run['minutes']} min.", "",
+             *run["machine"], "",
              "All figures over HTTP on loopback, one client, one server process unless stated. Objects are the "
              "generator's realistic mix (SDOs with several versions, indicators with STIX patterns, relationships, "
              "observables; TLP CLEAR, GREEN, AMBER and RED cycling; AMBER/RED name lab B as recipient). Lab A "
@@ -325,7 +341,14 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     parser.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
+    parser.add_argument("--render", action="store_true",
+                        help="only redraw the report from the last run's RESULTS.json (after editing NOTES.md)")
     args = parser.parse_args()
+    if args.render:
+        out = Path(args.out)
+        render(out, json.loads(out.with_suffix(".json").read_text()))
+        print(f"wrote {out}")
+        return
     sizes = sorted(int(s) for s in args.sizes.split(","))
     started = time.time()
     series = []

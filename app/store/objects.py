@@ -5,7 +5,7 @@ sharing is enforced in one place; they never decide visibility themselves."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    null,
     or_,
     select,
     true,
@@ -67,8 +68,9 @@ class StoreOutcome:
     seq: int | None = None  # the stored object version, when the outcome is a success
 
 
-@dataclass(frozen=True)
-class PageRow:
+class PageRow(NamedTuple):
+    """One row of a page (a named tuple: a page builds a thousand of them)."""
+
     seq: int
     date_added: int
     stix_id: str
@@ -116,9 +118,8 @@ def page(
 ) -> tuple[list[PageRow], bool]:
     """One page of membership rows in (date_added, seq) order, and whether more follow. ``first`` says which
     rows are the first version for this reader (default: the first version in the collection)."""
-    columns = [m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else None]
     query = (
-        select(*[c for c in columns if c is not None])
+        select(m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else null())
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
         .where(m.c.collection_id == collection_id, visible, _version_clause(flt.versions, first))
     )
@@ -137,7 +138,7 @@ def page(
     query = query.order_by(m.c.date_added, m.c.seq).limit(flt.limit + 1)
     rows = conn.execute(query).all()
     more = len(rows) > flt.limit
-    return [PageRow(r[0], r[1], r[2], r[3], r[4], r[5] if with_raw else None) for r in rows[: flt.limit]], more
+    return list(map(PageRow._make, rows[: flt.limit])), more
 
 
 def latest_raw(conn: Connection, stix_ids: Sequence[str]) -> dict[str, str]:
