@@ -96,9 +96,9 @@ def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None =
 
 
 def _after(position: Position) -> ColumnElement[bool]:
-    """Rows after the cursor. The redundant lower bound ``date_added >= …`` is what lets SQLite seek the page
-    index with bound parameters: without it, it reads the collection from the start up to the cursor (a page in
-    the middle of a million-row collection took a second instead of 3 ms)."""
+    """Rows after the cursor. The redundant lower bound ``date_added >= …`` lets SQLite seek the page index when
+    the values are bound parameters: without it, a page in the middle of a million-row collection took a second
+    (the same SQL with literal values, 3 ms); with it, 7 ms at any position."""
     return and_(
         m.c.date_added >= position.date_added,
         or_(m.c.date_added > position.date_added, and_(m.c.date_added == position.date_added,
