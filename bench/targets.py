@@ -16,6 +16,7 @@ from tests.support.server import Server, ThrowawayDatabase, free_port
 
 TAXII = "application/taxii+json;version=2.1"
 MEDALLION_VERSION = "3.0.0"
+REQUEST_TIMEOUT = 120  # seconds for one request to medallion
 
 
 @dataclass
@@ -83,9 +84,10 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def _client(auth: httpx.Auth | None = None, headers: dict[str, str] | None = None) -> httpx.Client:
+def _client(auth: httpx.Auth | None = None, headers: dict[str, str] | None = None,
+            timeout: float = 600) -> httpx.Client:
     return httpx.Client(headers={"Accept": TAXII, "Content-Type": TAXII, **(headers or {})}, auth=auth,
-                        timeout=600, limits=httpx.Limits(max_keepalive_connections=8))
+                        timeout=timeout, limits=httpx.Limits(max_keepalive_connections=8))
 
 
 class AisxTarget:
@@ -200,8 +202,8 @@ class MedallionTarget:
         else:
             raise RuntimeError(f"medallion did not start: {(self.workdir / 'medallion.log').read_text()[-2000:]}")
         target = Target("medallion", self.process.pid)
-        for role in ("writer", "lab"):
-            target.readers[role] = Reader(role, _client(auth=auth), url)
+        for role in ("writer", "lab"):  # a request that takes minutes ends the size (see bench.run._grow)
+            target.readers[role] = Reader(role, _client(auth=auth, timeout=REQUEST_TIMEOUT), url)
         return target
 
     def stop(self) -> None:

@@ -8,6 +8,8 @@ secret is shown by design — once, to whoever issued it (the bootstrap banner o
 a stack trace."""
 
 import base64
+import binascii
+import contextlib
 import json
 import re
 import socket
@@ -52,7 +54,8 @@ class Exposure:
         sent = str(request.url) + request.content.decode(errors="replace") + " ".join(request.headers.values())
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic":
-            sent += base64.b64decode(value + "==", validate=False).decode(errors="replace")
+            with contextlib.suppress(binascii.Error):  # not Base64 (a raw secret after "Basic "): nothing inside
+                sent += base64.b64decode(value + "==", validate=False).decode(errors="replace")
         echoed = {s for s in self.secrets if s in sent}  # what the caller itself sent may come back to it
         self.outputs.append((what, response.text, (allowed or set()) | echoed))
         return response

@@ -99,23 +99,27 @@ def write_transaction() -> Iterator[Connection]:
             yield conn
 
 
+_FIRST_ANALYZE = 1_000
 _ANALYZE_EVERY = 20_000
-_written_since_analyze = 0
+_written = 0
+_next_analyze = _FIRST_ANALYZE
 _analyze_lock = threading.Lock()
 
 
 def note_rows_written(count: int) -> None:
-    """Refresh the planner's statistics after every ``_ANALYZE_EVERY`` object versions this process wrote.
+    """Refresh the planner's statistics as this process writes: after 1,000 object versions, then each time
+    the count doubles, then every 20,000.
 
     The visibility predicate is a set of correlated subqueries whose plans depend on table sizes: on tables that
-    grew since PostgreSQL last analysed them (autovacuum lags behind bulk ingest) it may scan where it should
-    seek, and a page of 1,000 goes from milliseconds to a second."""
-    global _written_since_analyze
+    grew since they were last analysed (PostgreSQL's autovacuum lags behind bulk ingest; SQLite has no statistics
+    until someone runs ANALYZE) the planner may scan where it should seek — a page of 1,000 goes from
+    milliseconds to a second at 1M objects."""
+    global _written, _next_analyze
     with _analyze_lock:
-        _written_since_analyze += count
-        if _written_since_analyze < _ANALYZE_EVERY:
+        _written += count
+        if _written < _next_analyze:
             return
-        _written_since_analyze = 0
+        _next_analyze = _written + min(max(_written, _FIRST_ANALYZE), _ANALYZE_EVERY)
     engine = get_engine()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
