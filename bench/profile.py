@@ -37,6 +37,8 @@ def summarise(raw: str, top: int = 40) -> list[str]:
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a process title that spans lines
+            continue
         frames = [_FRAME.sub(r" (\1)", f) for f in stack.split(";")]
         total += int(count)
         for frame in set(frames):
