@@ -96,10 +96,10 @@ def _grow(series: Series, target: Target, audience: str | None, sizes: list[int]
     at 10,000), and a size ends, unmeasured, when one request times out."""
     for reader in target.readers.values():  # first requests pay for connections and statement compilation
         reader.client.get(reader.collection_url).raise_for_status()
-        page = reader.client.get(f"{reader.collection_url}objects/", params={"limit": 1, "match[version]": "all"})
-        if token := page.raise_for_status().json().get("next"):
-            reader.client.get(f"{reader.collection_url}objects/", params={"limit": 1, "match[version]": "all",
-                                                                           "next": token}).raise_for_status()
+        first = {"limit": 1, "match[version]": "all"}
+        page = reader.client.get(f"{reader.collection_url}objects/", params=first).raise_for_status()
+        if token := page.json().get("next"):
+            reader.client.get(f"{reader.collection_url}objects/", params={**first, "next": token}).raise_for_status()
     source = objects(sizes[-1] * 2, seed=11, tlps=TLPS, audience=audience)
     small = list(itertools.islice(source, min(2000, sizes[0] // 2)))
     envelope_100 = measure.ingest(target.readers["writer"], small, 100)
@@ -163,9 +163,7 @@ def _worker_scaling(bench: AisxTarget, quick: bool) -> dict[int, dict[str, float
     result = {}
     for workers in (1, 2):
         target = bench.restart(workers)
-        readers = [target.readers["lab"]] + [
-            type(target.readers["lab"])(f"c{i}", bench._target().readers["lab"].client,
-                                        target.readers["lab"].collection_url) for i in range(3)]
+        readers = [target.readers["lab"], *(bench.reader("lab") for _ in range(3))]
         server, pg, me = cpu_seconds(target.pids()), cpu_seconds(postgres_pids()), os.times()
         machine, start = machine_busy_seconds(), time.perf_counter()
         rate = measure.concurrent_reads(readers, 4 if quick else 15)

@@ -17,6 +17,7 @@ from tests.support.server import Server, ThrowawayDatabase, free_port
 TAXII = "application/taxii+json;version=2.1"
 MEDALLION_VERSION = "3.0.0"
 REQUEST_TIMEOUT = 120  # seconds for one request to medallion
+_ROLES = {"writer": "lab-a", "lab": "lab-a", "agency": "agency-1"}  # AISX reader role → participant
 
 
 @dataclass
@@ -135,11 +136,14 @@ class AisxTarget:
     def _target(self) -> Target:
         assert self.server.process is not None
         target = Target(f"aisx-{self.kind}", self.server.process.pid)
-        url = f"{self.server.root_url}collections/{self.collection_id}/"
-        for role, slug in (("writer", "lab-a"), ("lab", "lab-a"), ("agency", "agency-1")):
-            secret = self.parts[slug].secret
-            target.readers[role] = Reader(role, _client(headers={"Authorization": f"Bearer {secret}"}), url)
+        target.readers = {role: self.reader(role) for role in _ROLES}
         return target
+
+    def reader(self, role: str) -> Reader:
+        """A new client (its own connection) acting as ``role``: writer, lab or agency."""
+        secret = self.parts[_ROLES[role]].secret
+        return Reader(role, _client(headers={"Authorization": f"Bearer {secret}"}),
+                      f"{self.server.root_url}collections/{self.collection_id}/")
 
     def restart(self, workers: int) -> Target:
         self.server.stop()
