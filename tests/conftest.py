@@ -8,8 +8,7 @@ import pytest
 
 from tests.support.server import Participant, Server, running_server
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DATA = SHARED / "data"
+DATA = Path(__file__).resolve().parent / "data"  # real and example STIX content: see data/README.md
 _counter = itertools.count()
 
 

@@ -31,8 +31,8 @@ from app.stix.ai import (
 from app.stix.schemacache import compile_schema, ecma_regex
 from app.store.index import has_term, insert_terms, known_atlas_ids, reindex, term_rows
 from app.store.models import ObjectTerm, StixObject
+from tests.conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 EXAMPLES = sorted((DATA / "examples").glob("[0-9][0-9]-*.json"))
 EXCHANGE = "identity--5d0c3c1e-3f0b-4c36-9d7e-2a8f7c9b1e42"

@@ -1,4 +1,4 @@
-"""All of ../shared/data through ``aisx ingest`` and back out through TAXII reads, into a strict and a lenient
+"""All of tests/data through ``aisx ingest`` and back out through TAXII reads, into a strict and a lenient
 collection: the full MITRE ATLAS 5.6.0 bundle, the ten example bundles and the genai-incidents subset.
 
 Every outcome is checked object by object against what a CTI analyst would call right (``expected_atlas`` and

@@ -6,7 +6,6 @@ ten example bundles posted by the participants that made them, and the audit tra
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import DATA
 from tests.sharing_helpers import (
     AUDIENCE_EXTENSION,
     EVERYTHING,
@@ -39,7 +39,7 @@ from tests.sharing_helpers import (
 from tests.support.server import TAXII, Participant, Server
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples"
+EXAMPLES = DATA / "examples"
 
 
 @pytest.fixture(scope="module")
