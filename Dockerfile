@@ -8,6 +8,7 @@ WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
 COPY schemas ./schemas
+COPY feeds ./feeds
 COPY app ./app
 # A regular (non-editable) wheel: hatch maps alembic/ into it as app/migrations.
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .

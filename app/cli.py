@@ -1,6 +1,8 @@
 """The ``aisx`` command line. Every command that creates something takes ``--json`` and then prints exactly
 one JSON object on stdout; human messages go to stderr."""
 
+import copy
+import logging.config
 import sys
 import threading
 from pathlib import Path
@@ -101,6 +103,8 @@ def serve(
     if ssl_require_client_cert != (ssl_ca_certs is not None):  # either alone would silently not check clients
         _fail("--ssl-ca-certs and --ssl-require-client-cert go together")
     settings = get_settings()
+    log_config = _log_config()
+    logging.config.dictConfig(log_config)
     try:
         operator = bootstrap()
     except FeedError as exc:
@@ -124,8 +128,20 @@ def serve(
     stop = threading.Event()
     start_background_sync(stop)  # mirrors upstream feeds; idempotent if several servers run it
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
-                workers=workers or settings.workers, log_level="info", access_log=False, **tls, **proxy)
+                workers=workers or settings.workers, log_level="info", access_log=False, log_config=log_config,
+                **tls, **proxy)
     stop.set()
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the ``aisx`` logger at INFO on the same stderr handler. Applied before start-up
+    (which logs the feeds directory) and handed to uvicorn, which applies it again in every worker; without it
+    the ``aisx`` logger had no handler and its INFO lines went nowhere."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["aisx"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _safe_url() -> str:

@@ -6,6 +6,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.published import default_feeds_dir
+
+
+def _feeds_dir() -> Path:
+    """``./feeds`` if the working directory has one, else the feeds shipped with the package: an installed
+    ``aisx serve`` started anywhere else used to serve no feeds at all, silently."""
+    local = Path("feeds")
+    return local if local.is_dir() else default_feeds_dir()
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AISX_", extra="ignore")
@@ -14,7 +23,8 @@ class Settings(BaseSettings):
         default_factory=lambda: f"sqlite:///{Path.cwd() / 'aisx.db'}",
         description="SQLAlchemy URL; SQLite file in the working directory by default.",
     )
-    feeds_dir: Path = Path("feeds")
+    feeds_dir: Path = Field(default_factory=_feeds_dir, description=(
+        "Directory of feed definitions (*.toml); unset: ./feeds if it exists, else the packaged defaults."))
     host: str = "127.0.0.1"
     port: int = 6100
     workers: int = 1

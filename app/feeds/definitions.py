@@ -1,6 +1,7 @@
 """Feed definitions: TOML files in ``AISX_FEEDS_DIR``, checked against ``schemas/feed.schema.json``.
 A bad file stops startup with a message naming the file and the problem."""
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -11,6 +12,8 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from app.published import schema_path
+
+log = logging.getLogger("aisx")
 
 
 class FeedError(ValueError):
@@ -84,10 +87,15 @@ def parse_feed(text: str, source: str) -> FeedDefinition:
 
 
 def load_feeds(directory: Path) -> list[FeedDefinition]:
-    """Every ``*.toml`` in ``directory`` (none if it does not exist); ids and aliases must be unique."""
-    if not directory.is_dir():
-        return []
-    feeds = [parse_feed(path.read_text(), str(path)) for path in sorted(directory.glob("*.toml"))]
+    """Every ``*.toml`` in ``directory`` (none if it does not exist); ids and aliases must be unique. Says which
+    directory it read, and warns when it holds no feed: the directory depends on the working directory and
+    AISX_FEEDS_DIR, and an exchange serving no feeds because of a wrong one used to look exactly like a healthy
+    one."""
+    paths = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+    feeds = [parse_feed(path.read_text(), str(path)) for path in paths]
+    log.info("feeds directory: %s (%d feed definitions)", directory.resolve(), len(feeds))
+    if not feeds:
+        log.warning("no feed definitions (*.toml) in %s: the exchange serves no feeds", directory.resolve())
     for attr in ("id", "alias"):
         seen: dict[str, str] = {}
         for feed in feeds:

@@ -106,7 +106,8 @@ class Server:
         return f"{self.base_url}/taxii2/exchange/"
 
     def start(self) -> "Server":
-        (self.workdir / "feeds").mkdir(exist_ok=True)
+        if "AISX_FEEDS_DIR" in self.env:  # a server without it reads the working directory's or the packaged feeds
+            Path(self.env["AISX_FEEDS_DIR"]).mkdir(exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [*AISX, "serve", "--workers", str(self.workers)], cwd=self.workdir, env=self.env,
@@ -164,10 +165,11 @@ class Server:
 
 
 @contextmanager
-def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None) -> Iterator[Server]:
+def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
+                   kind: type[Server] = Server) -> Iterator[Server]:
     """A started ``aisx serve`` of its own on a throwaway database, stopped and dropped afterwards."""
     database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, workers=workers, settings=settings or {})
+    srv = kind(workdir, free_port(), database, workers=workers, settings=settings or {})
     try:
         yield srv.start()
     finally:
