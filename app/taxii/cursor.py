@@ -50,7 +50,7 @@ class Continuation:
     """What a token carries: the query (or, if it was too large, its digest), page size and position."""
 
     query: ObjectFilter | None
-    digest: str
+    digest: str | None  # of the query's filters, when only it is carried
     limit: int
     position: Position
 
@@ -108,6 +108,7 @@ def _database_secret(database_url: str) -> bytes:
 
 
 def server_secret() -> bytes:
+    """The configured key, else the database's (read once per process)."""
     configured = get_settings().cursor_secret
     if configured is not None:
         return hashlib.sha256(configured.get_secret_value().encode()).digest()
@@ -145,7 +146,7 @@ def redeem(token: str, scope: bytes, secret: bytes | None = None) -> Continuatio
     if version != _FORMAT:  # a token of an earlier format, sealed with the same key
         raise TaxiiError(400, _NOT_ISSUED)
     query = _from_canonical(body) if isinstance(body, dict) else None
-    return Continuation(query, body if query is None else _digest(query), limit, Position(date_added, served))
+    return Continuation(query, None if query else body, limit, Position(date_added, served))
 
 
 def resume(carried: Continuation, sent: ObjectFilter, sent_filters: Collection[str], limit_sent: bool) -> ObjectFilter:
