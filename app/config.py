@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.published import default_feeds_dir
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_object_bytes: int = Field(1024 * 1024, gt=0, description="Largest single object, serialised (rejected above).")
     max_nesting_depth: int = Field(32, gt=0, description="Deepest JSON nesting inside one object (rejected above).")
     max_query_length: int = Field(8192, gt=0, description="Longest accepted query string, bytes (414 above).")
+    cursor_secret: SecretStr | None = Field(None, description=(
+        "Key for the 'next' tokens (any string; all workers and hosts must share it). Unset (the default): a "
+        "random key is generated once and kept in the database."))
     body_read_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall before 408.")
     client_cert_header: str | None = Field(None, description=(
         "Request header carrying the SHA-256 fingerprint of a client certificate verified by the TLS-terminating "

@@ -1,5 +1,5 @@
 """Paging a large collection: every version exactly once, in date_added order, by `next` and by `added_after`;
-and the store's (date_added, seq) keyset cursor when many rows share one date_added."""
+and the store's keyset cursor (date_added, rows served at it) when many rows share one date_added."""
 
 import itertools
 import random
@@ -16,8 +16,8 @@ from app.store import models
 from app.store import objects as object_store
 from app.store.engine import get_engine
 from app.store.migrate import upgrade_to_head
-from app.taxii.cursor import Position, decode_cursor, encode_cursor
-from app.taxii.filters import ObjectFilter
+from app.store.queries import ALL_VERSIONS, ObjectFilter, Position, following
+from app.taxii.cursor import issue, redeem
 from tests.support.server import TAXII, Participant
 from tests.support.stix import envelope, indicator, ts
 from tests.test_migrations import database_url  # noqa: F401  (fixture: an empty database per backend)
@@ -169,8 +169,8 @@ def _insert(conn: Connection, model: Any, row: dict[str, Any]) -> Any:
 @pytest.mark.parametrize("limit", [1, 7, 10])
 def test_keyset_cursor_survives_date_added_ties(limit: int) -> None:
     """40 rows in three date_added groups (10, 1 and 29 rows), inserted out of date order so that seq order
-    and date order disagree, plus a neighbouring collection with the same dates: paging by (date_added, seq)
-    from the last row of each page returns each row of the collection exactly once, in order."""
+    and date order disagree, plus a neighbouring collection with the same dates: paging by (date_added, rows
+    served at that date) from the end of each page returns each row of the collection exactly once, in order."""
     upgrade_to_head()
     t = 1_767_225_600_000_000
     dates = [t + 2] * 29 + [t] * 10 + [t + 1]
@@ -198,14 +198,14 @@ def test_keyset_cursor_survives_date_added_ties(limit: int) -> None:
     after: Position | None = None
     with get_engine().connect() as conn:
         while True:
-            flt = ObjectFilter(limit=limit, versions=object_store.ALL_VERSIONS, after=after)
+            flt = ObjectFilter(limit=limit, versions=ALL_VERSIONS, after=after)
             rows, more = object_store.page(conn, mine, flt, true(), with_raw=False)
             assert len(rows) == limit or not more
             seen += [(r.date_added, r.seq) for r in rows]
             if not more:
                 break
-            token = encode_cursor(Position(rows[-1].date_added, rows[-1].seq), "scope")
-            after = decode_cursor(token, "scope")
+            token = issue(flt, following([r.date_added for r in rows], after), b"scope", b"secret")
+            after = redeem(token, b"scope", b"secret").position
     assert len(seen) == len(dates)
     assert seen == sorted(set(seen))
     assert Counter(d for d, _ in seen) == Counter(dates)

@@ -1,7 +1,8 @@
 """Object versions and collection membership: the only SQL for STIX content.
 
-Reads take a ``visible`` clause from ``app.sharing`` and apply it to every row they return, so object-level
-sharing is enforced in one place; they never decide visibility themselves."""
+Reads take a ``visible`` clause and apply it to every row they return, so object-level sharing is enforced in
+one place; they never decide visibility themselves. Only ``app.sharing.reads`` calls them: it builds the clause
+from the reader, so no route can hand the store a clause of its own (tests/test_layers.py checks the imports)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,7 @@ from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.index import insert_terms, term_rows
 from app.store.models import ExchangeMeta, Membership, ObjectAudience, ObjectRef, StixObject
-from app.taxii.cursor import Position
-from app.taxii.filters import ObjectFilter, VersionFilter
+from app.store.queries import ObjectFilter, Position, VersionFilter
 
 m = Membership.__table__.alias("m")
 o = StixObject.__table__.alias("o")
@@ -40,9 +40,6 @@ _meta = ExchangeMeta.__table__
 _audience = ObjectAudience.__table__
 _refs = ObjectRef.__table__
 _CLOCK_KEY = "date_added_clock"
-
-
-ALL_VERSIONS = VersionFilter(all=True, last=False)
 
 
 @dataclass(frozen=True)
@@ -95,15 +92,14 @@ def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None =
     return or_(*parts) if parts else false()
 
 
-def _after(position: Position) -> ColumnElement[bool]:
-    """Rows after the cursor. The redundant lower bound ``date_added >= …`` lets SQLite seek the page index when
-    the values are bound parameters: without it, a page in the middle of a million-row collection took a second
-    (the same SQL with literal values, 3 ms); with it, 7 ms at any position."""
-    return and_(
-        m.c.date_added >= position.date_added,
-        or_(m.c.date_added > position.date_added, and_(m.c.date_added == position.date_added,
-                                                       m.c.seq > position.seq)),
-    )
+def _skip_served(rows: list[Row], after: Position | None) -> list[Row]:
+    """Drop the rows at the resume date that the previous pages already served (see ``Position``)."""
+    if after is None:
+        return rows
+    served = 0
+    while served < min(after.served, len(rows)) and rows[served].date_added == after.date_added:
+        served += 1
+    return rows[served:]
 
 
 def page(
@@ -117,7 +113,10 @@ def page(
     first: ColumnElement[bool] | None = None,
 ) -> tuple[list[PageRow], bool]:
     """One page of membership rows in (date_added, seq) order, and whether more follow. ``first`` says which
-    rows are the first version for this reader (default: the first version in the collection)."""
+    rows are the first version for this reader (default: the first version in the collection).
+
+    A page resumes at ``flt.after`` by date alone (``date_added >=``, a plain seek of the page index) and drops
+    the rows at that date already served, so the resume point names no sequence number."""
     query = (
         select(m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else null())
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
@@ -133,10 +132,12 @@ def page(
         query = query.where(m.c.spec_version.in_(flt.spec_versions))
     if flt.added_after is not None:
         query = query.where(m.c.date_added > flt.added_after)
+    skipped = 0
     if flt.after is not None:
-        query = query.where(_after(flt.after))
-    query = query.order_by(m.c.date_added, m.c.seq).limit(flt.limit + 1)
-    rows = conn.execute(query).all()
+        query = query.where(m.c.date_added >= flt.after.date_added)
+        skipped = flt.after.served
+    query = query.order_by(m.c.date_added, m.c.seq).limit(flt.limit + skipped + 1)
+    rows = _skip_served(list(conn.execute(query)), flt.after)
     more = len(rows) > flt.limit
     return list(map(PageRow._make, rows[: flt.limit])), more
 

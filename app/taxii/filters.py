@@ -1,38 +1,16 @@
 """URL parameters of the collection endpoints (TAXII 2.1 §3.4): parsed and checked once, so the store
 receives only well-formed values. Anything malformed is a 400 naming the parameter."""
 
-from dataclasses import dataclass, field
-
 from starlette.datastructures import QueryParams
 
 from app.config import get_settings
 from app.stix.timestamps import TimestampError, parse_timestamp
-from app.taxii.cursor import Position, decode_cursor
+from app.store.queries import ALL_VERSIONS, ObjectFilter, VersionFilter
+from app.taxii.cursor import FILTER_FIELDS, redeem, resume
 from app.taxii.errors import TaxiiError
 
-_KNOWN = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]", "match[spec_version]"}
 _VERSION_WORDS = {"first", "last", "all"}
-
-
-@dataclass(frozen=True)
-class VersionFilter:
-    """match[version]: ``all``, or any of ``first``/``last`` and exact version timestamps."""
-
-    all: bool = False
-    first: bool = False
-    last: bool = True
-    exact: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class ObjectFilter:
-    added_after: int | None = None
-    ids: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    spec_versions: tuple[str, ...] = ()
-    versions: VersionFilter = field(default_factory=VersionFilter)
-    limit: int = 1000
-    after: Position | None = None
+_VERSIONS_ENDPOINT_FILTERS = {"added_after", "match[spec_version]"}
 
 
 def _single(params: QueryParams, name: str) -> str | None:
@@ -97,25 +75,23 @@ def _added_after(params: QueryParams) -> int | None:
         raise TaxiiError(400, f"'added_after': {exc}.") from None
 
 
-def cursor_scope(endpoint: str, collection_id: str, params: QueryParams) -> str:
-    """What a ``next`` token is bound to: the endpoint and every filter except limit and next."""
-    kept = sorted((k, v) for k, v in params.multi_items() if k in _KNOWN - {"limit", "next"})
-    return f"{endpoint}|{collection_id}|{kept}"
-
-
-def parse_object_filter(params: QueryParams, scope: str, *, with_matches: bool = True) -> ObjectFilter:
+def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool = True) -> ObjectFilter:
     """The filters of Get Objects / Manifest / Get an Object / Versions. ``with_matches`` is False for the
-    versions endpoint, which takes only added_after, limit, next and match[spec_version]."""
-    token = _single(params, "next")
-    return ObjectFilter(
+    versions endpoint, which takes only added_after, limit, next and match[spec_version]. With ``next``, the
+    query it carries (see ``app.taxii.cursor``), which must have been issued for ``scope``."""
+    sent = ObjectFilter(
         added_after=_added_after(params),
         ids=_values(params, "match[id]") if with_matches else (),
         types=_values(params, "match[type]") if with_matches else (),
         spec_versions=_values(params, "match[spec_version]"),
-        versions=_versions(params) if with_matches else VersionFilter(all=True, last=False),
+        versions=_versions(params) if with_matches else ALL_VERSIONS,
         limit=_limit(params),
-        after=decode_cursor(token, scope) if token is not None else None,
     )
+    token = _single(params, "next")
+    if token is None:
+        return sent
+    names = [n for n in FILTER_FIELDS if n in params and (with_matches or n in _VERSIONS_ENDPOINT_FILTERS)]
+    return resume(redeem(token, scope), sent, names, limit_sent="limit" in params)
 
 
 def parse_version_only(params: QueryParams) -> VersionFilter:

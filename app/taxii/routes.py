@@ -1,5 +1,5 @@
-"""The TAXII 2.1 endpoints (spec §4.1-5.8), one function each. Thin: parse, authorise, call the store with
-the visibility clause, answer."""
+"""The TAXII 2.1 endpoints (spec §4.1-5.8), one function each. Thin: parse, authorise, read through
+``app.sharing.reads`` (which applies the sharing rules for the caller), answer."""
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -10,20 +10,21 @@ from starlette.responses import Response
 from app import ingest
 from app.audit import note_sensitive_read, record
 from app.participants.auth import Caller, optional_caller, require_caller
+from app.sharing import reads
 from app.sharing.access import Access, access_for, access_map, require_delete, require_read, require_write
 from app.sharing.rules import Poster
-from app.sharing.visibility import first_visible, visible_to
 from app.stix.markings import Tlp
 from app.store import collections as collection_store
-from app.store import objects as object_store
 from app.store.collections import ApiRootRow, CollectionRow
 from app.store.engine import read_connection, write_transaction
+from app.store.objects import PageRow
+from app.store.queries import ALL_VERSIONS
 from app.store.status import get_status
 from app.taxii import resources
-from app.taxii.cursor import Position, encode_cursor
+from app.taxii.cursor import binding, issue
 from app.taxii.envelope import parse_envelope, read_body
 from app.taxii.errors import TaxiiError, unauthorized
-from app.taxii.filters import ObjectFilter, cursor_scope, parse_object_filter, parse_version_only
+from app.taxii.filters import parse_object_filter, parse_version_only
 from app.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content
 
 
@@ -115,31 +116,27 @@ def get_collection(api_root: str, collection_id: str, caller: Caller | None = De
 def _read_page(
     request: Request, endpoint: str, api_root: str, collection_id: str, caller: Caller | None,
     *, stix_id: str | None = None, with_raw: bool = True, with_matches: bool = True,
-) -> tuple[list[object_store.PageRow], bool, str | None, ObjectFilter]:
-    scope = cursor_scope(endpoint + (stix_id or ""), collection_id, request.query_params) + str(
-        caller.participant_id if caller else "-")
+) -> tuple[list[PageRow], bool, str | None]:
+    scope = binding(endpoint, api_root, collection_id, stix_id, caller.participant_id if caller else None)
     flt = parse_object_filter(request.query_params, scope, with_matches=with_matches)
     with read_connection() as conn:
         collection, access = _collection(conn, api_root, collection_id, caller)
         require_read(access, caller)
-        visible = visible_to(caller, public_collection=collection.public)
-        first = first_visible(caller, public_collection=collection.public) if flt.versions.first else None
-        rows, more = object_store.page(conn, collection_id, flt, visible, stix_id=stix_id, with_raw=with_raw,
-                                       first=first)
-        if stix_id is not None and not rows and flt.added_after is None and flt.after is None:
+        page = reads.page(conn, caller, collection, flt, stix_id=stix_id, with_raw=with_raw)
+        if stix_id is not None and not page.rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
-    sensitive = sum(1 for r in rows if r.tlp >= Tlp.AMBER)
+    sensitive = sum(1 for r in page.rows if r.tlp >= Tlp.AMBER)
     if sensitive and caller is not None:
         note_sensitive_read(caller.participant_id, caller.key_id, collection_id, sensitive)
-    token = encode_cursor(Position(rows[-1].date_added, rows[-1].seq), scope) if more else None
-    return rows, more, token, flt
+    token = issue(flt, page.resume_at, scope) if page.resume_at is not None else None
+    return page.rows, page.more, token
 
 
 @router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Get object manifests",
             operation_id="get_manifest")
 def get_manifest(request: Request, api_root: str, collection_id: str,
                  caller: Caller | None = Depends(optional_caller)) -> Response:
-    rows, more, token, _ = _read_page(request, "manifest", api_root, collection_id, caller, with_raw=False)
+    rows, more, token = _read_page(request, "manifest", api_root, collection_id, caller, with_raw=False)
     return _json(resources.manifest(rows, more, token), headers=resources.date_headers(rows))
 
 
@@ -147,7 +144,7 @@ def get_manifest(request: Request, api_root: str, collection_id: str,
             operation_id="get_objects")
 def get_objects(request: Request, api_root: str, collection_id: str,
                 caller: Caller | None = Depends(optional_caller)) -> Response:
-    rows, more, token, _ = _read_page(request, "objects", api_root, collection_id, caller)
+    rows, more, token = _read_page(request, "objects", api_root, collection_id, caller)
     return _json(resources.envelope(rows, more, token), headers=resources.date_headers(rows))
 
 
@@ -176,7 +173,7 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
             operation_id="get_object")
 def get_object(request: Request, api_root: str, collection_id: str, object_id: str,
                caller: Caller | None = Depends(optional_caller)) -> Response:
-    rows, more, token, _ = _read_page(request, "object", api_root, collection_id, caller, stix_id=object_id)
+    rows, more, token = _read_page(request, "object", api_root, collection_id, caller, stix_id=object_id)
     return _json(resources.envelope(rows, more, token), headers=resources.date_headers(rows))
 
 
@@ -189,15 +186,13 @@ def delete_object(request: Request, api_root: str, collection_id: str, object_id
     with read_connection() as conn:
         collection, access = _collection(conn, api_root, collection_id, caller)
     require_delete(access, caller)
-    visible = visible_to(caller, public_collection=collection.public)
     with write_transaction() as conn:
-        producers = object_store.visible_producers(conn, collection_id, object_id, visible)
+        producers = reads.producers(conn, caller, collection, object_id)
         if not producers:
             raise TaxiiError(404, f"No object {object_id} in this collection, or you cannot see it.")
         if caller.participant_id not in producers:
             raise TaxiiError(403, "You can see this object but only its creator may delete it.")
-        removed = object_store.remove_from_collection(
-            conn, collection_id, object_id, versions or object_store.ALL_VERSIONS, visible, caller.participant_id)
+        removed = reads.remove_own(conn, caller, collection, object_id, versions or ALL_VERSIONS)
         if not removed:
             raise TaxiiError(404, f"No version of {object_id} matches match[version].")
         record(conn, "objects.delete", participant_id=caller.participant_id, key_id=caller.key_id,
@@ -209,6 +204,6 @@ def delete_object(request: Request, api_root: str, collection_id: str, object_id
             summary="Get object versions", operation_id="get_object_versions")
 def get_object_versions(request: Request, api_root: str, collection_id: str, object_id: str,
                         caller: Caller | None = Depends(optional_caller)) -> Response:
-    rows, more, token, _ = _read_page(request, "versions", api_root, collection_id, caller, stix_id=object_id,
+    rows, more, token = _read_page(request, "versions", api_root, collection_id, caller, stix_id=object_id,
                                       with_raw=False, with_matches=False)
     return _json(resources.versions(rows, more, token), headers=resources.date_headers(rows))

@@ -1,0 +1,52 @@
+"""The one read API: every read of STIX content, for a reader, in a collection.
+
+Each function builds the visibility clause from the reader itself (``app.sharing.visibility``) and hands it to
+the store, so no caller can pass the store a clause of its own, or none: the HTTP layer, the admin API and the
+CLI import these functions and never the store's query functions or the clause builders
+(tests/test_layers.py parses app/ and checks it)."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from app.participants.auth import Caller
+from app.sharing.visibility import first_visible, visible_to
+from app.store import objects as object_store
+from app.store.collections import CollectionRow
+from app.store.objects import PageRow
+from app.store.queries import ObjectFilter, Position, VersionFilter, following
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[PageRow]
+    more: bool
+    resume_at: Position | None  # where the next page starts; None when no more follow
+
+
+def page(conn: Connection, reader: Caller | None, collection: CollectionRow, query: ObjectFilter, *,
+         stix_id: str | None = None, with_raw: bool = True) -> Page:
+    """One page of what ``reader`` (None: anonymous) may see of ``collection`` under ``query`` (of one object
+    only, with ``stix_id``), in date_added order."""
+    visible = visible_to(reader, public_collection=collection.public)
+    first = first_visible(reader, public_collection=collection.public) if query.versions.first else None
+    rows, more = object_store.page(conn, collection.id, query, visible, stix_id=stix_id, with_raw=with_raw,
+                                   first=first)
+    resume_at = following([r.date_added for r in rows], query.after) if more else None
+    return Page(rows, more, resume_at)
+
+
+def producers(conn: Connection, reader: Caller, collection: CollectionRow, stix_id: str) -> set[int | None]:
+    """Producers of the versions of ``stix_id`` that ``reader`` can see in ``collection`` (empty: it looks
+    absent)."""
+    visible = visible_to(reader, public_collection=collection.public)
+    return object_store.visible_producers(conn, collection.id, stix_id, visible)
+
+
+def remove_own(conn: Connection, reader: Caller, collection: CollectionRow, stix_id: str,
+               versions: VersionFilter) -> int:
+    """Remove the versions of ``reader``'s own copy of ``stix_id`` that it can see and ``versions`` selects
+    from ``collection``; returns how many."""
+    visible = visible_to(reader, public_collection=collection.public)
+    return object_store.remove_from_collection(conn, collection.id, stix_id, versions, visible,
+                                               reader.participant_id)
