@@ -41,7 +41,8 @@ def _visible(client: httpx.Client, url: str, ids: set[str]) -> int:
         query = {"limit": "10000", "next": body["next"]}
 
 
-def run(postgres_url: str | None, objects: int, envelopes: int, lead: float) -> dict[str, object]:
+def run(postgres_url: str | None, objects: int, envelopes: int, lead: float,
+        timeout: float = 600) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as workdir:
         target = AisxTarget(Path(workdir), postgres_url)
         target.start()
@@ -53,13 +54,18 @@ def run(postgres_url: str | None, objects: int, envelopes: int, lead: float) -> 
             until = audience.json()["extensions"]
             until = next(iter(until.values()))["embargo_until"]
             marking = [TLP_GREEN, audience.json()["id"]]
-            posts, ids = [], set()
+            posts: list[float | str] = []
+            ids: set[str] = set()
             for _ in range(envelopes):
                 batch = [sdo(marking=marking) for _ in range(objects)]
                 ids |= {o["id"] for o in batch}
                 start = time.perf_counter()
-                response = writer.client.post(f"{writer.collection_url}objects/",
-                                              content=orjson.dumps({"objects": batch}))
+                try:
+                    response = writer.client.post(f"{writer.collection_url}objects/",
+                                                  content=orjson.dumps({"objects": batch}), timeout=timeout)
+                except httpx.TimeoutException:
+                    posts.append(f"> {timeout:.0f} (gave up)")
+                    return {"database": target.kind, "objects_per_envelope": objects, "post_seconds": posts}
                 posts.append(round(time.perf_counter() - start, 3))
                 assert response.status_code == 202 and response.json()["success_count"] == objects, response.text
             end = datetime.fromisoformat(until.replace("Z", "+00:00"))
