@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         "proxy in front of AISX (mutual TLS). Set it only when nothing but that proxy can reach AISX and the proxy "
         "overwrites the header on every request."))
     db_pool_size: int = 10
+    embargo_release_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between two runs of each worker's embargo release job: an embargoed "
+                                      "object enters its collections at most this long after its embargo ends.")
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(
         600, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")

@@ -2,6 +2,9 @@
 error resource (never a stack trace)."""
 
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +19,7 @@ from app.admin.api import router as admin_router
 from app.config import get_settings
 from app.openapi import build_openapi
 from app.published import schemas_dir
+from app.sharing.embargo import start_release_job
 from app.store.engine import read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router
@@ -28,6 +32,7 @@ def create_app() -> FastAPI:
         title="AISX — AI Security Exchange",
         version=__version__,
         description="TAXII 2.1 server for sharing AI-related cyber threat intelligence.",
+        lifespan=_lifespan,
     )
     app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
@@ -54,6 +59,15 @@ def create_app() -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Each worker runs the embargo release job while it serves (see ``app.sharing.embargo``)."""
+    stop = threading.Event()
+    start_release_job(stop, get_settings().embargo_release_interval)
+    yield
+    stop.set()
 
 
 def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import DATA
+from tests.feed_support import wait_for
 from tests.sharing_helpers import (
     AUDIENCE_EXTENSION,
     EVERYTHING,
@@ -444,8 +445,13 @@ def test_embargoes_released_together_keep_distinct_dates(people: dict[str, Parti
         assert not early
     wait_until(until)
     cid = where["other"]
-    manifest = agency.client.get(f"collections/{cid}/manifest/", params={
-        "match[id]": ",".join(o["id"] for o in objects)}).json()["objects"]
+
+    def released() -> list[dict]:
+        records = agency.client.get(f"collections/{cid}/manifest/", params={
+            "match[id]": ",".join(o["id"] for o in objects)}).json().get("objects", [])
+        return records if len(records) == len(objects) else []
+
+    manifest = wait_for(released, 30, "the release job (AISX_EMBARGO_RELEASE_INTERVAL)")
     dates = [r["date_added"] for r in manifest]
     assert len(set(dates)) == 3 and all(when(d) >= when(until) for d in dates)
     seen, mark = [], start

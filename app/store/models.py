@@ -12,6 +12,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -164,13 +165,21 @@ class AuditEvent(SQLModel, table=True):
 
 class Membership(SQLModel, table=True):
     """An object version's presence in a collection, with its own date_added. The filter columns are
-    copied from the object so that every list query is answered from this table's indexes."""
+    copied from the object so that every list query is answered from this table's indexes.
+
+    An embargoed version waits as a *pending* member: ``release_at`` holds the end of its embargo and
+    ``date_added`` a sentinel after every real date (``app.store.objects.PENDING``); the release step gives it
+    a real date_added from the exchange clock once the embargo has ended (see ``release_due``)."""
 
     __tablename__ = "membership"
     __table_args__ = (
         UniqueConstraint("collection_id", "object_seq", name="uq_membership_object"),
         Index("ix_membership_page", "collection_id", "date_added", "seq"),
         Index("ix_membership_stix_id", "collection_id", "stix_id"),
+        # Partial: only pending members are indexed, so the index costs ordinary writes nothing and the release
+        # step's "anything due?" probe is one seek however many members the exchange holds.
+        Index("ix_membership_pending", "release_at", "seq", sqlite_where=text("release_at IS NOT NULL"),
+              postgresql_where=text("release_at IS NOT NULL")),
     )
     seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     collection_id: str = Field(foreign_key="collection.id", max_length=36)
@@ -183,6 +192,7 @@ class Membership(SQLModel, table=True):
     date_added: int = Field(sa_column=Column(BigInteger, nullable=False))
     is_latest: bool = Field(default=True)
     is_first: bool = Field(default=True)
+    release_at: int | None = Field(default=None, sa_column=Column(BigInteger))  # set while pending (embargoed)
 
 
 class StatusResource(SQLModel, table=True):
