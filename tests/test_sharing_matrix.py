@@ -325,9 +325,9 @@ def _other_cases(people: dict[str, Participant], markings: dict[tuple[str, str],
     add(simple("public tlp1 white", "public", "lab-a", sdo(marking=TLP1_WHITE), "clear"))
     add(simple("public clear/far", "public", "lab-a", sdo(marking=[TLP_CLEAR, markings["none", "far"]]), "clear",
                "none", "far"))
-    add(Case("public relationship to a green object", "public",
+    add(Case("public relationship to a green object", "public",  # its own CLEAR decides, anonymous included
              [("lab-a", relationship(clear, by_key["green/none/none"].stix_id, marking=TLP_CLEAR))],
-             {p: (0,) for p in PARTICIPANTS}))
+             {p: (0,) for p in (*PARTICIPANTS, "anonymous")}))
     add(Case("public green", "public", [("lab-a", sdo(marking=TLP_GREEN))], rejected="accepts TLP:CLEAR only"))
     add(Case("public amber/grp", "public", [("lab-a", sdo(marking=[TLP_AMBER, markings["grp", "none"]]))],
              rejected="accepts TLP:CLEAR only"))

@@ -145,7 +145,7 @@ def _first_producers_copy(reader: Reader | None, public_collection: bool, now: N
     mine, theirs = _objects.alias(), _objects.alias()
     my_first = select(func.min(mine.c.seq)).where(
         mine.c.stix_id == obj.c.stix_id, mine.c.producer_id.is_not_distinct_from(obj.c.producer_id)
-    ).scalar_subquery()
+    ).correlate(obj).scalar_subquery()  # two levels down: auto-correlation would not reach ``obj``
     earlier_copy_seen = exists(select(other_m.c.seq).select_from(
         other_m.join(other_o, other_o.c.seq == other_m.c.object_seq)
     ).where(
