@@ -136,13 +136,13 @@ def sdo(kind: str = "indicator", *, marking: str | list[str] = TLP_GREEN, create
     return obj
 
 
-def relationship(source: str, target: str, *, marking: str = TLP_GREEN, created_by: str | None = None,
+def relationship(source: str, target: str, *, marking: str | list[str] = TLP_GREEN, created_by: str | None = None,
                  **extra: Any) -> dict[str, Any]:
     return sdo("relationship", marking=marking, created_by=created_by, relationship_type="indicates",
                source_ref=source, target_ref=target, **extra)
 
 
-def sighting(of: str, *, marking: str = TLP_GREEN, created_by: str | None = None) -> dict[str, Any]:
+def sighting(of: str, *, marking: str | list[str] = TLP_GREEN, created_by: str | None = None) -> dict[str, Any]:
     return sdo("sighting", marking=marking, created_by=created_by, sighting_of_ref=of, count=1)
 
 

@@ -46,10 +46,15 @@ def threat(category: str = "prompt-injection", *, atlas: tuple[str, ...] = (), l
     return {AI_THREAT_EXTENSION_ID: context}
 
 
+LAB_A_IDENTITY = "identity--0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a"
+
+
 def facts(obj: dict[str, Any] | None = None, *, tlp: Tlp = Tlp.GREEN, kind: str | None = "lab",
-          slug: str | None = "lab-a", source: str = "c-shared") -> Facts:
+          slug: str | None = "lab-a", source: str = "c-shared", creator: str | None = LAB_A_IDENTITY) -> Facts:
+    """Facts of ``obj`` posted by lab-a; ``creator`` is its created_by_ref (default lab-a's real identity)."""
     obj = obj if obj is not None else indicator()
-    return Facts.of(obj, int(tlp), kind, slug, source, index_terms(obj))
+    obj = {**obj, "created_by_ref": creator} if creator else {k: v for k, v in obj.items() if k != "created_by_ref"}
+    return Facts.of(obj, int(tlp), kind, slug, LAB_A_IDENTITY, source, index_terms(obj))
 
 
 def takes(spec: dict[str, Any], fact: Facts, sources: frozenset[str] | None = None) -> bool:

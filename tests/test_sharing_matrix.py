@@ -281,20 +281,25 @@ def _other_cases(people: dict[str, Participant], markings: dict[tuple[str, str],
     v2 = {**base, "modified": "2026-01-02T00:00:00.000Z", "object_marking_refs": [TLP_GREEN, markings["none", "far"]]}
     add(Case("versions embargoed update", "matrix", [("lab-a", base), ("lab-a", v2)], {}))
 
-    # Relationships and sightings: an endpoint the exchange holds but the reader cannot see hides them.
+    # Relationships and sightings are shown by their own marking alone (noninterference): a hidden, embargoed or
+    # absent endpoint changes nothing, or who sees them would reveal whether the endpoint exists. A producer
+    # that wants one hidden marks it as strictly as its endpoints.
     clear, amber_gov = by_key["clear/none/none"].stix_id, by_key["amber/grp/none"].stix_id
     amber_b, embargoed = by_key["amber/id/none"].stix_id, by_key["green/none/far"].stix_id
-    add(Case("relationship to gov-only target", "matrix", [("lab-a", relationship(clear, amber_gov))],
-             {p: (0,) for p in {"lab-a", *GROUPS["gov"]}}))
+    add(Case("relationship to gov-only target", "matrix", [("lab-a", relationship(clear, amber_gov))], everyone(0)))
     add(Case("relationship from lab-b-only source", "matrix", [("lab-a", relationship(amber_b, clear))],
-             {p: (0,) for p in {"lab-a", "lab-b", "suspended"}}))
+             everyone(0)))
     add(Case("relationship to an object not held", "matrix",
              [("lab-a", relationship(clear, "attack-pattern--0f2c3d2b-7f6e-4c1e-9d55-3c8f2d1a0b9e"))], everyone(0)))
-    add(Case("relationship to an embargoed object", "matrix", [("lab-a", relationship(clear, embargoed))], {}))
+    add(Case("relationship to an embargoed object", "matrix", [("lab-a", relationship(clear, embargoed))],
+             everyone(0)))
+    gov_only = [TLP_AMBER, markings["grp", "none"]]
+    add(Case("relationship marked like its gov-only target", "matrix",
+             [("lab-a", relationship(clear, amber_gov, marking=gov_only))],
+             {p: (0,) for p in {"lab-a", *GROUPS["gov"]}}))
     agency_1 = people["agency-1"]
     add(Case("sighting by agency-1 of a gov-only indicator", "matrix",
-             [("agency-1", sighting(amber_gov, created_by=agency_1.identity_id))],
-             {p: (0,) for p in {"lab-a", *GROUPS["gov"]}}))
+             [("agency-1", sighting(amber_gov, created_by=agency_1.identity_id))], everyone(0)))
 
     # Observables: one copy per producer, each with its own audience; identical copies served once.
     same = ipv4("203.0.113.10")
@@ -321,9 +326,9 @@ def _other_cases(people: dict[str, Participant], markings: dict[tuple[str, str],
     add(simple("public tlp1 white", "public", "lab-a", sdo(marking=TLP1_WHITE), "clear"))
     add(simple("public clear/far", "public", "lab-a", sdo(marking=[TLP_CLEAR, markings["none", "far"]]), "clear",
                "none", "far"))
-    add(Case("public relationship to a green object", "public",
+    add(Case("public relationship to a green object", "public",  # its own CLEAR decides, anonymous included
              [("lab-a", relationship(clear, by_key["green/none/none"].stix_id, marking=TLP_CLEAR))],
-             {p: (0,) for p in PARTICIPANTS}))
+             {p: (0,) for p in (*PARTICIPANTS, "anonymous")}))
     add(Case("public green", "public", [("lab-a", sdo(marking=TLP_GREEN))], rejected="accepts TLP:CLEAR only"))
     add(Case("public amber/grp", "public", [("lab-a", sdo(marking=[TLP_AMBER, markings["grp", "none"]]))],
              rejected="accepts TLP:CLEAR only"))

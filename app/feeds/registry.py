@@ -153,7 +153,7 @@ def rebuild(conn: Connection, feed_id: str) -> int:
 def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: set[str]) -> None:
     query = (
         select(_membership.c.seq, _membership.c.object_seq, _membership.c.collection_id, _objects.c.raw,
-               _objects.c.tlp, _participants.c.kind, _participants.c.slug)
+               _objects.c.tlp, _participants.c.kind, _participants.c.slug, _participants.c.identity_id)
         .select_from(_membership.join(_objects, _objects.c.seq == _membership.c.object_seq)
                      .outerjoin(_participants, _participants.c.id == _objects.c.producer_id))
         .order_by(_membership.c.seq)
@@ -170,7 +170,8 @@ def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: s
             if row.collection_id in feed_ids or row.object_seq in seen:
                 continue
             obj = orjson.loads(row.raw)
-            facts = Facts.of(obj, row.tlp, row.kind, row.slug, row.collection_id, index_terms(obj))
+            facts = Facts.of(obj, row.tlp, row.kind, row.slug, row.identity_id, row.collection_id,
+                             index_terms(obj))
             if selector.matches(facts):
                 seen.add(row.object_seq)
                 wanted.append(row.object_seq)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection
 
 from app.audit import record
 from app.feeds.registry import route
 from app.feeds.selector import Facts
 from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
+from app.sharing.visibility import known_to
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -135,7 +136,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     markings = _AudienceMarkings([item for _, item in checked])
     with read_connection() as conn:
         identities, groups = directory(conn)
-        stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco])
+        known = _known(conn, poster)
+        stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco], known)
         known_atlas = _known_atlas(conn, [item.obj for _, item in checked])
     for index, item in checked:
         entries[index].warnings += unknown_atlas_findings(item.obj, known_atlas)
@@ -158,7 +160,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     with write_transaction() as conn:
         now = now_us()
         outcomes = object_store.add_objects(conn, collection.id, poster.participant_id,
-                                            [cand for _, cand in placed], now)
+                                            [cand for _, cand in placed], now, _known(conn, poster))
         for (index, _), outcome in zip(placed, outcomes, strict=True):
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
@@ -189,6 +191,14 @@ def _preflight(item: CheckedObject, collection: CollectionRow, markings: _Audien
                              "publishes participants' identities (see the directory collection)")
 
 
+def _known(conn: Connection, poster: Poster) -> ColumnElement[bool]:
+    """The stored versions this post may take into account (see ``known_to``)."""
+    participant = get_participant(conn, poster.participant_id)
+    if participant is None:
+        raise LookupError(f"participant {poster.participant_id} does not exist")
+    return known_to(participant)
+
+
 def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: list[dict[str, Any]],
                            now: int) -> None:
     """Minted audience markings join the collections (and feeds) of the objects that use them, so that
@@ -201,12 +211,13 @@ def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: 
 
 def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
                     stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]], now: int) -> list[str]:
-    """The feeds the stored objects were routed to."""
+    """The feeds the stored objects were routed to. Who posted is a fact for ``producers``/``producer_kinds``
+    selectors only for objects that name the poster's real identity (``Facts.of``)."""
     if not stored:
         return []
     producer = get_participant(conn, poster.participant_id)
-    kind, slug = (producer.kind, producer.slug) if producer else (None, None)
-    arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), kind, slug, collection.id, index_terms(obj)))
+    who = (producer.kind, producer.slug, producer.identity_id) if producer else (None, None, None)
+    arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), *who, collection.id, index_terms(obj)))
                 for obj, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
     return route(conn, arrivals, now)
 

@@ -20,6 +20,12 @@ from app.store.engine import read_connection
 from app.taxii.errors import TaxiiError, unauthorized
 
 
+def grant_subjects(slug: str, kind: str, groups: tuple[str, ...]) -> list[Subject]:
+    """Every grant subject that names a participant."""
+    return [Subject("participant", slug), Subject("kind", kind), Subject("kind", "*"),
+            *(Subject("group", g) for g in groups)]
+
+
 @dataclass(frozen=True)
 class Caller:
     participant_id: int
@@ -33,12 +39,7 @@ class Caller:
     @property
     def subjects(self) -> list[Subject]:
         """Every grant subject that names this caller."""
-        return [
-            Subject("participant", self.slug),
-            Subject("kind", self.kind),
-            Subject("kind", "*"),
-            *(Subject("group", g) for g in self.groups),
-        ]
+        return grant_subjects(self.slug, self.kind, self.groups)
 
     @property
     def is_operator(self) -> bool:

@@ -2,7 +2,7 @@
 stored with it. Pure functions over plain data; the pipeline supplies what they need to look up."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from app.stix.checks import ObjectRejected
@@ -16,8 +16,6 @@ from app.stix.markings import (
     effective_tlp,
     marking_refs,
 )
-
-ESSENTIAL_REFS = {"relationship": ("source_ref", "target_ref"), "sighting": ("sighting_of_ref",)}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,6 @@ class Audience:
     release_at: int | None = None
     participants: frozenset[int] = frozenset()
     groups: frozenset[str] = frozenset()
-    essential_refs: tuple[str, ...] = field(default=())
 
     @property
     def has_recipients(self) -> bool:
@@ -116,8 +113,7 @@ def decide_audience(
             raise ObjectRejected(f"{tlp.label} needs named recipients (an exchange-audience marking) in a "
                                  "collection without a default group")
         groups = frozenset({target.default_group})  # frozen now: later config changes do not re-scope it
-    refs = tuple(obj[p] for p in ESSENTIAL_REFS.get(obj["type"], ()) if isinstance(obj.get(p), str))
-    return Audience(tlp, spec.embargo_until, participants, groups, refs)
+    return Audience(tlp, spec.embargo_until, participants, groups)
 
 
 def _own_audience_spec(obj: dict[str, Any]) -> AudienceSpec | None:

@@ -10,9 +10,16 @@ A version is visible when all of these hold:
 2. its audience admits the reader (TLP, recipients, producer — see ``_audience_admits``);
 3. the newest version from the same producer admits the reader too (else tightening a marking in a new
    version would leave the old ones readable);
-4. for a relationship or sighting: every endpoint the exchange holds is visible by 2-3 as well;
-5. in a public collection: it is TLP:CLEAR;
-6. for an observable held identically by several producers: no earlier visible copy was already served.
+4. in a public collection: it is TLP:CLEAR;
+5. for an observable held identically by several producers: no earlier visible copy was already served;
+6. for any other object held by several producers (each posted its own copy without seeing the others'): no
+   copy of a producer that posted the id earlier is visible to the reader in the collection.
+
+Noninterference: a reader's answer never depends on an object it cannot see. Rules 1-4 look only at the row
+itself and its producer's newest version; rules 5 and 6 look at other copies only through 1-4 for this reader.
+No rule looks at what an object references: a relationship is not hidden because an endpoint is (that made
+relationships an existence oracle — post one to a candidate's deterministic id and watch whether it vanishes);
+its producer marks it as strictly as its endpoints.
 
 ``first_visible`` applies the same clause to a version's predecessors, so match[version]=first is the oldest
 version the reader can see, never one it cannot.
@@ -35,22 +42,25 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     not_,
     or_,
     select,
     true,
 )
 
-from app.participants.auth import Caller
+from app.participants.auth import Caller, grant_subjects
 from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
-from app.store.models import Membership, ObjectAudience, ObjectRef, StixObject
+from app.store.models import Collection, Grant, Membership, ObjectAudience, StixObject
 from app.store.objects import m, o
+from app.store.participants import ParticipantRow
 
 _membership = Membership.__table__
 _audience = ObjectAudience.__table__
-_refs = ObjectRef.__table__
 _objects = StixObject.__table__
+_collections = Collection.__table__
+_grants = Grant.__table__
 Now = BindParameter[int]
 
 
@@ -111,19 +121,6 @@ def _object_visible(obj: Table, reader: Reader | None, now: Now) -> ColumnElemen
     return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_admits))
 
 
-def _endpoints_visible(reader: Reader | None, now: Now, obj: Alias) -> ColumnElement[bool]:
-    """Rule 4: no essential reference points at an object the exchange holds but the reader cannot see."""
-    ref = _refs.alias()
-    held, seen = _objects.alias(), _objects.alias()
-    hidden_endpoint = exists(select(ref.c.ref_id).where(
-        ref.c.object_seq == obj.c.seq,
-        exists(select(held.c.seq).where(held.c.stix_id == ref.c.ref_id)),
-        not_(exists(select(seen.c.seq).where(
-            seen.c.stix_id == ref.c.ref_id, seen.c.is_latest, _audience_admits(seen, reader, now)))),
-    ))
-    return or_(not_(obj.c.has_essential_refs), not_(hidden_endpoint))
-
-
 def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alias) -> ColumnElement[bool]:
     """Rule 6: serve an observable's identical copies from several producers once."""
     earlier_m, earlier_o = _membership.alias(), _objects.alias()
@@ -140,6 +137,29 @@ def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alia
     return or_(mem.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
 
 
+def _first_producers_copy(reader: Reader | None, public_collection: bool, now: Now, mem: Alias,
+                          obj: Alias) -> ColumnElement[bool]:
+    """Rule 6: of the copies several producers posted under one id, serve the earliest producer's that the
+    reader can see (by rules 1-4), so no reader gets two producers' "versions" of one object in a collection."""
+    other_m, other_o = _membership.alias(), _objects.alias()
+    mine, theirs = _objects.alias(), _objects.alias()
+    my_first = select(func.min(mine.c.seq)).where(
+        mine.c.stix_id == obj.c.stix_id, mine.c.producer_id.is_not_distinct_from(obj.c.producer_id)
+    ).correlate(obj).scalar_subquery()  # two levels down: auto-correlation would not reach ``obj``
+    earlier_copy_seen = exists(select(other_m.c.seq).select_from(
+        other_m.join(other_o, other_o.c.seq == other_m.c.object_seq)
+    ).where(
+        other_m.c.collection_id == mem.c.collection_id,
+        other_m.c.stix_id == mem.c.stix_id,
+        other_m.c.producer_id.is_distinct_from(mem.c.producer_id),
+        exists(select(theirs.c.seq).where(theirs.c.stix_id == other_o.c.stix_id,
+                                          theirs.c.producer_id.is_not_distinct_from(other_o.c.producer_id),
+                                          theirs.c.seq < my_first)),
+        _own_rules(reader, public_collection, other_m, other_o, now),
+    ))
+    return or_(mem.c.type.in_(SCO_TYPES), not_(earlier_copy_seen))
+
+
 def visible_to(caller: Caller | None, *, public_collection: bool) -> ColumnElement[bool]:
     """The clause every read query applies to its membership rows ``m`` joined to their objects ``o``."""
     return _visible(_reader(caller), public_collection)
@@ -152,19 +172,47 @@ def first_visible(caller: Caller | None, *, public_collection: bool) -> ColumnEl
     return _first_visible(_reader(caller), public_collection)
 
 
+def known_to(poster: ParticipantRow) -> ColumnElement[bool]:
+    """Which stored versions (rows ``o``) a write by ``poster`` may take into account: its own, the exchange's
+    (reserved ids), marking-definitions (resolved exchange-wide: see docs/threat-model/oracles.md), and others'
+    only if the poster can read them in some collection (rules 1-4 there). Ownership conflicts and the identical
+    re-post shortcut consult nothing else, so a write's answer never reveals an object the poster cannot see."""
+    reader, now = Reader(poster.id, tuple(sorted(poster.groups))), _now()
+    named = [and_(_grants.c.subject_kind == s.kind, _grants.c.subject == s.value)
+             for s in grant_subjects(poster.slug, poster.kind, poster.groups)]
+    granted = select(_grants.c.collection_id).where(_grants.c.can_read, or_(*named))
+    public = select(_collections.c.id).where(_collections.c.public)
+    mem = _membership.alias()
+    readable_member = exists(select(mem.c.seq).where(
+        mem.c.object_seq == o.c.seq, mem.c.date_added <= now,
+        or_(and_(mem.c.collection_id.in_(granted), mem.c.collection_id.not_in(public)),
+            and_(mem.c.collection_id.in_(public), o.c.tlp == int(Tlp.CLEAR))),
+    ))
+    return or_(o.c.producer_id == poster.id, o.c.producer_id.is_(None), o.c.type == "marking-definition",
+               and_(_object_visible(o, reader, now), readable_member))
+
+
 @lru_cache(maxsize=64)
 def _visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
     return _visible_rows(reader, public_collection, m, o, _now())
 
 
-def _visible_rows(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
-                  now: Now) -> ColumnElement[bool]:
+def _own_rules(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
+               now: Now) -> ColumnElement[bool]:
+    """Rules 1-4: what one membership row and its producer's own versions decide."""
     return and_(
         mem.c.date_added <= now,
         _object_visible(obj, reader, now),
-        _endpoints_visible(reader, now, obj),
         obj.c.tlp == int(Tlp.CLEAR) if public_collection else true(),
+    )
+
+
+def _visible_rows(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
+                  now: Now) -> ColumnElement[bool]:
+    return and_(
+        _own_rules(reader, public_collection, mem, obj, now),
         _first_identical_copy(reader, now, mem, obj),
+        _first_producers_copy(reader, public_collection, now, mem, obj),
     )
 
 

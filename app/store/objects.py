@@ -29,7 +29,7 @@ from app.sharing.rules import Audience
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.index import insert_terms, term_rows
-from app.store.models import ExchangeMeta, Membership, ObjectAudience, ObjectRef, StixObject
+from app.store.models import ExchangeMeta, Membership, ObjectAudience, StixObject
 from app.store.queries import ObjectFilter, Position, VersionFilter
 
 m = Membership.__table__.alias("m")
@@ -38,7 +38,6 @@ _membership = Membership.__table__
 _objects = StixObject.__table__
 _meta = ExchangeMeta.__table__
 _audience = ObjectAudience.__table__
-_refs = ObjectRef.__table__
 _CLOCK_KEY = "date_added_clock"
 PENDING = 1 << 62
 """date_added of a pending member (embargo not yet released): after every real date, so the visibility
@@ -155,12 +154,15 @@ def latest_raw(conn: Connection, stix_ids: Sequence[str]) -> dict[str, str]:
     return {stix_id: raw for stix_id, raw in rows}
 
 
-def stored_hashes(conn: Connection, stix_ids: Sequence[str]) -> set[tuple[str, str]]:
-    """(id, content hash) of every stored version of these ids."""
+def stored_hashes(conn: Connection, stix_ids: Sequence[str],
+                  known: ColumnElement[bool] | None = None) -> set[tuple[str, str]]:
+    """(id, content hash) of every stored version of these ids (only those rows ``o`` that ``known`` admits:
+    a poster's re-post shortcut must not depend on versions it cannot see)."""
     if not stix_ids:
         return set()
-    rows = conn.execute(select(_objects.c.stix_id, _objects.c.content_hash).where(
-        _objects.c.stix_id.in_(bindparam("ids", expanding=True))), {"ids": list(set(stix_ids))})
+    rows = conn.execute(select(o.c.stix_id, o.c.content_hash).where(
+        o.c.stix_id.in_(bindparam("ids", expanding=True)), true() if known is None else known),
+        {"ids": list(set(stix_ids))})
     return {(stix_id, content_hash) for stix_id, content_hash in rows}
 
 
@@ -177,28 +179,33 @@ def visible_producers(conn: Connection, collection_id: str, stix_id: str, visibl
 # ---------------------------------------------------------------- writes
 
 
-def _existing_versions(conn: Connection, ids: Sequence[str]) -> list[Row]:
+def _existing_versions(conn: Connection, ids: Sequence[str], known: ColumnElement[bool] | None) -> list[Row]:
     return list(conn.execute(
-        select(_objects.c.seq, _objects.c.stix_id, _objects.c.version, _objects.c.producer_id,
-               _objects.c.content_hash, _objects.c.tlp, _objects.c.is_latest)
-        .where(_objects.c.stix_id.in_(bindparam("ids", expanding=True))),
+        select(o.c.seq, o.c.stix_id, o.c.version, o.c.producer_id, o.c.content_hash, o.c.tlp, o.c.is_latest)
+        .where(o.c.stix_id.in_(bindparam("ids", expanding=True)), true() if known is None else known),
         {"ids": list(ids)},
     ))
 
 
 def add_objects(
-    conn: Connection, collection_id: str | None, producer_id: int | None, candidates: Sequence[Candidate], now: int
+    conn: Connection, collection_id: str | None, producer_id: int | None, candidates: Sequence[Candidate], now: int,
+    known: ColumnElement[bool] | None = None,
 ) -> list[StoreOutcome]:
     """Store each candidate (unless an identical copy exists) and add it to the collection (if one is given).
 
-    Ownership: the first producer of an id owns it; only the owner adds versions (SCOs excepted: one copy per
-    producer). An identical re-post is a success (TAXII §5.5) — also by a non-owner, who may however add
-    someone else's object to another collection only if it is TLP:CLEAR. A different payload under an
-    existing version is a conflict and leaves the stored copy untouched."""
-    existing = _existing_versions(conn, list({c.stix_id for c in candidates}))
+    Only the stored versions ``known`` admits are taken into account (``app.sharing.visibility.known_to``: the
+    poster's own and what it can see; None: all, for the exchange itself), so that no answer depends on an
+    object the poster cannot see. Ownership: a producer owns its own copy of an id; a producer without one may
+    not post under an id whose earlier copy it can see (SCOs excepted: one copy per producer). Posting under an
+    id whose copy it cannot see answers exactly as for a new id and starts the poster's own copy; readers get
+    one producer's copy per collection (visibility rule 6). An identical re-post is a success (TAXII §5.5) —
+    also by a non-owner, who may however add someone else's object to another collection only if it is
+    TLP:CLEAR. A different payload under an existing version is a conflict and leaves the stored copy untouched."""
+    existing = _existing_versions(conn, list({c.stix_id for c in candidates}), known)
     by_key = {(r.stix_id, r.version, r.producer_id): r for r in existing}
-    owners = {r.stix_id: r.producer_id for r in sorted(existing, key=lambda r: r.seq)}
     first_seen = {(r.stix_id, r.producer_id): r.version for r in existing}
+    owners = {r.stix_id: r.producer_id for r in sorted(existing, key=lambda r: r.seq)}
+    owners |= {stix_id: producer for stix_id, producer in first_seen if producer == producer_id}
     in_collection = _members(conn, collection_id, [r.seq for r in existing])
     outcomes: list[StoreOutcome] = []
     # Each slot is an object seq to add to the collection, None for none, or -1-i for new_rows[i].
@@ -266,7 +273,7 @@ def _object_row(cand: Candidate, version: int, producer_id: int | None, now: int
         "stix_id": cand.stix_id, "type": cand.type, "spec_version": cand.spec_version, "version": version,
         "producer_id": producer_id, "content_hash": cand.content_hash, "raw": cand.raw, "stored_at": now,
         "tlp": int(audience.tlp), "release_at": audience.release_at, "has_audience": audience.has_recipients,
-        "has_essential_refs": bool(audience.essential_refs), "is_latest": False,
+        "is_latest": False,
         "confidence": None, "revoked": False, "atlas_id": None, **cand.index,
     }
 
@@ -281,7 +288,7 @@ def _conflict_message(cand: Candidate, version: int) -> str:
 
 def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Candidate],
                     existing: Sequence[Row]) -> list[int]:
-    """Insert new object versions with their recipients and essential references; returns their seqs.
+    """Insert new object versions with their recipients; returns their seqs.
 
     is_latest is computed here from the versions already read, so only rows it demotes are updated; and the
     insert is a plain executemany followed by one indexed read of the new seqs (the caller holds the write
@@ -308,17 +315,14 @@ def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Can
     ).all()
     seq_of = {(stix_id, version): seq for seq, stix_id, version in keys}
     seqs = [seq_of[(r["stix_id"], r["version"])] for r in rows]
-    audience_rows, ref_rows = [], []
+    audience_rows = []
     for seq, cand in zip(seqs, candidates, strict=True):
         audience_rows += [{"object_seq": seq, "participant_id": p, "group_name": None}
                           for p in sorted(cand.audience.participants)]
         audience_rows += [{"object_seq": seq, "participant_id": None, "group_name": g}
                           for g in sorted(cand.audience.groups)]
-        ref_rows += [{"object_seq": seq, "ref_id": ref} for ref in sorted(set(cand.audience.essential_refs))]
     if audience_rows:
         conn.execute(insert(_audience), audience_rows)
-    if ref_rows:
-        conn.execute(insert(_refs), ref_rows)
     insert_terms(conn, [row for seq, cand in zip(seqs, candidates, strict=True) for row in term_rows(seq, cand.terms)])
     return seqs
 
