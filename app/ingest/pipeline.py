@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection
+from sqlalchemy import Connection
 
 from app.audit import record
 from app.feeds.registry import route
 from app.feeds.selector import Facts
+from app.sharing.reads import known_to_poster
 from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
-from app.sharing.visibility import known_to
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -136,7 +136,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     markings = _AudienceMarkings([item for _, item in checked])
     with read_connection() as conn:
         identities, groups = directory(conn)
-        known = _known(conn, poster)
+        known = known_to_poster(conn, poster.participant_id)
         stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco], known)
         known_atlas = _known_atlas(conn, [item.obj for _, item in checked])
     for index, item in checked:
@@ -160,7 +160,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     with write_transaction() as conn:
         now = now_us()
         outcomes = object_store.add_objects(conn, collection.id, poster.participant_id,
-                                            [cand for _, cand in placed], now, _known(conn, poster))
+                                            [cand for _, cand in placed], now,
+                                            known_to_poster(conn, poster.participant_id))
         for (index, _), outcome in zip(placed, outcomes, strict=True):
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
@@ -191,12 +192,6 @@ def _preflight(item: CheckedObject, collection: CollectionRow, markings: _Audien
                              "publishes participants' identities (see the directory collection)")
 
 
-def _known(conn: Connection, poster: Poster) -> ColumnElement[bool]:
-    """The stored versions this post may take into account (see ``known_to``)."""
-    participant = get_participant(conn, poster.participant_id)
-    if participant is None:
-        raise LookupError(f"participant {poster.participant_id} does not exist")
-    return known_to(participant)
 
 
 def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: list[dict[str, Any]],

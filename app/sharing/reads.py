@@ -7,13 +7,14 @@ CLI import these functions and never the store's query functions or the clause b
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection
 
 from app.participants.auth import Caller
-from app.sharing.visibility import first_visible, visible_to
+from app.sharing.visibility import first_visible, known_to, visible_to
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.objects import PageRow
+from app.store.participants import get_participant
 from app.store.queries import ObjectFilter, Position, VersionFilter, following
 
 
@@ -50,3 +51,13 @@ def remove_own(conn: Connection, reader: Caller, collection: CollectionRow, stix
     visible = visible_to(reader, public_collection=collection.public)
     return object_store.remove_from_collection(conn, collection.id, stix_id, versions, visible,
                                                reader.participant_id)
+
+
+def known_to_poster(conn: Connection, participant_id: int) -> ColumnElement[bool]:
+    """The stored versions a post by ``participant_id`` may take into account (ownership, identical re-posts):
+    its own, the exchange's, and what it can read somewhere (``app.sharing.visibility.known_to``), so that no
+    answer to a write depends on objects the poster cannot see."""
+    participant = get_participant(conn, participant_id)
+    if participant is None:
+        raise LookupError(f"participant {participant_id} does not exist")
+    return known_to(participant)
