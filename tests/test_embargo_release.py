@@ -280,3 +280,25 @@ def everything_manifest(client: httpx.Client, cid: str) -> list[dict[str, Any]]:
         if not body.get("more"):
             return records
         query = {"limit": "1000", "next": body["next"]}
+
+
+def test_an_embargoed_update_hides_nothing_before_its_release(
+        server: Server, people: dict[str, Participant]) -> None:
+    """v1 free, v2 (an update) under a far-future embargo: until v2's release, every reader sees v1 exactly as if
+    v2 had never been posted, so no reader learns that an update is coming. (Before the fix the unreleased v2
+    counted as the newest version, and hid v1 from everyone.)"""
+    producer, reader = people["producer"], people["reader"]
+    cid = collection(server, "embargo-update")
+    stix_id = f"indicator--{uuid.uuid4()}"
+    v1 = sdo(stix_id=stix_id, modified="2026-01-01T00:00:00.000Z")
+    v2 = embargoed(producer, FAR_FUTURE, stix_id=stix_id, modified="2026-02-01T00:00:00.000Z")
+    accepted(producer.client, cid, v1)
+    before = {c: c.get(f"collections/{cid}/objects/{stix_id}/versions/").json() for c in (producer.client,
+                                                                                          reader.client)}
+    accepted(producer.client, cid, v2)
+    for client in (producer.client, reader.client):
+        assert client.get(f"collections/{cid}/objects/{stix_id}/versions/").json() == before[client]
+        for which in ("first", "last", "all"):
+            got = client.get(f"collections/{cid}/objects/{stix_id}/", params={"match[version]": which})
+            assert got.status_code == 200, got.text
+            assert [o["modified"] for o in got.json()["objects"]] == [v1["modified"]], which

@@ -371,7 +371,7 @@ def add_to_collection(conn: Connection, collection_id: str, object_seqs: list[in
          "is_latest": False, "is_first": False}
         for r, wait in zip(rows, waiting, strict=True)
     ]
-    _set_version_flags(conn, collection_id, members)
+    _set_version_flags(conn, collection_id, [r for r in members if r["date_added"] != PENDING])
     conn.execute(insert(_membership), members)
 
 
@@ -386,16 +386,22 @@ def release_due(conn: Connection, now: int, limit: int = RELEASE_BATCH) -> int:
     committed later land behind a poller's checkpoint. One seek, one clock update and one row update per
     member: 1,000 members sharing an embargo end are released in milliseconds (they cost quadratic time
     when each was stepped past the others at write time)."""
-    due = list(conn.execute(
-        select(_membership.c.seq).where(_membership.c.release_at <= now)
-        .order_by(_membership.c.release_at, _membership.c.seq).limit(limit)).scalars())
+    due = conn.execute(
+        select(_membership.c.seq, _membership.c.collection_id, _membership.c.stix_id)
+        .where(_membership.c.release_at <= now)
+        .order_by(_membership.c.release_at, _membership.c.seq).limit(limit)).all()
     if not due:
         return 0
     first = allocate_dates(conn, len(due), now)
     conn.execute(
         update(_membership).where(_membership.c.seq == bindparam("member"))
         .values(date_added=bindparam("date"), release_at=None),
-        [{"member": seq, "date": first + i} for i, seq in enumerate(due)])
+        [{"member": row.seq, "date": first + i} for i, row in enumerate(due)])
+    released: dict[str, set[str]] = {}
+    for row in due:
+        released.setdefault(row.collection_id, set()).add(row.stix_id)
+    for collection_id, stix_ids in released.items():
+        refresh_version_flags(conn, collection_id, sorted(stix_ids))
     return len(due)
 
 
@@ -405,11 +411,14 @@ def release_is_due(conn: Connection, now: int) -> bool:
 
 
 def _set_version_flags(conn: Connection, collection_id: str, members: list[dict]) -> None:
-    """is_first / is_latest for new membership rows, demoting the rows already there that they supersede."""
+    """is_first / is_latest for new dated membership rows, demoting the rows already there that they supersede.
+    Pending members (under embargo) take no part: a version does not exist for anyone until its release."""
+    if not members:
+        return
     present = conn.execute(
         select(_membership.c.seq, _membership.c.stix_id, _membership.c.producer_id, _membership.c.version,
                _membership.c.is_first, _membership.c.is_latest)
-        .where(_membership.c.collection_id == collection_id,
+        .where(_membership.c.collection_id == collection_id, _membership.c.date_added != PENDING,
                _membership.c.stix_id.in_(bindparam("ids", expanding=True))),
         {"ids": list({r["stix_id"] for r in members})},
     ).all()
@@ -445,7 +454,8 @@ def allocate_dates(conn: Connection, count: int, now: int) -> int:
 
 
 def refresh_version_flags(conn: Connection, collection_id: str, stix_ids: Sequence[str]) -> None:
-    """Recompute is_first / is_latest for these objects in one collection (per producer copy)."""
+    """Recompute is_first / is_latest for these objects in one collection (per producer copy), among the
+    dated members: pending ones (under embargo) keep both flags false until their release."""
     if not stix_ids:
         return
     peers = _membership.alias("peers")
@@ -453,12 +463,13 @@ def refresh_version_flags(conn: Connection, collection_id: str, stix_ids: Sequen
         peers.c.collection_id == _membership.c.collection_id,
         peers.c.stix_id == _membership.c.stix_id,
         peers.c.producer_id.is_not_distinct_from(_membership.c.producer_id),
+        peers.c.date_added != PENDING,
     )
     newest = select(func.max(peers.c.version)).where(same_object).scalar_subquery()
     oldest = select(func.min(peers.c.version)).where(same_object).scalar_subquery()
     conn.execute(
         update(_membership)
-        .where(_membership.c.collection_id == collection_id,
+        .where(_membership.c.collection_id == collection_id, _membership.c.date_added != PENDING,
                _membership.c.stix_id.in_(bindparam("ids", expanding=True)))
         .values(is_latest=_membership.c.version == newest, is_first=_membership.c.version == oldest),
         {"ids": list(stix_ids)},
