@@ -131,6 +131,9 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
         except ObjectRejected as exc:
             entries[index].message = str(exc)
             continue
+        except RecursionError:  # last resort: the checks bound nesting, but one object must never sink the rest
+            entries[index].message = "the object nests too deeply to be checked; flatten it"
+            continue
         entries[index].warnings += findings
         checked.append((index, item))
     markings = _AudienceMarkings([item for _, item in checked])

@@ -4,10 +4,28 @@ It checks the grammar (comments included), the digest length of hashes compared 
 and that no qualifier type is given twice to one observation expression, and answers with a message that points
 at the offending position. tests/test_patterns_property.py cross-checks it against stix2-patterns and lists the
 deliberate differences (REPEATS 0 TIMES is refused; IN on hashes checks each member; LIKE and MATCHES on hashes
-are searches, not digests)."""
+are searches, not digests).
+
+A pattern's cost is bounded before any work that grows with it (docs/threat-model/validation-dos.md): its length,
+its nesting depth, and how many comparison expressions, observation expressions and qualifiers it holds. MATCHES
+operands are regular expressions for the consumer; the exchange never compiles them."""
 
 import re
-from functools import lru_cache
+import sys
+import threading
+from collections import OrderedDict
+
+# Per-pattern bounds, rejected above with a per-object failure. Measured on this machine class (bench/
+# validation_resources.py): this parser checks about 2-3 MiB/s of pattern, so a pattern at MAX_PATTERN_LENGTH costs
+# at most ~30 ms; the longest pattern in the shared sample data is 238 characters. The reference parser
+# (stix2-patterns, which consumers run) raises RecursionError from 977 comparison or observation expressions and
+# from 242 nested parentheses on, so the exchange refuses well below that: it must not relay what readers cannot
+# parse. Our own parser recurses about four frames per parenthesis.
+MAX_PATTERN_LENGTH = 64 * 1024  # characters
+MAX_PATTERN_DEPTH = 32  # nested '(' and '['
+MAX_COMPARISONS = 500  # comparison expressions (EXISTS included)
+MAX_OBSERVATIONS = 250  # observation expressions ('[…]')
+MAX_QUALIFIERS = 250  # WITHIN, REPEATS and START/STOP, summed over the pattern
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+|/\*.*?\*/|//[^\r\n]*)
@@ -83,6 +101,26 @@ class _Parser:
         self.tokens = _tokens(pattern)
         self.i = 0
         self.hash_algorithm: str | None = None  # set when the last object path ends in hashes.<algorithm>
+        self.depth = 0
+        self.counts = {"comparison": 0, "observation": 0, "qualifier": 0}
+
+    def count(self, what: str, limit: int) -> None:
+        self.counts[what] += 1
+        if self.counts[what] > limit:
+            raise PatternError(f"more than {limit} {what} expressions at position {self.peek()[2]}: "
+                               f"this exchange accepts at most {limit} per pattern")
+
+    def open(self, text: str) -> None:
+        """Take an opening '(' or '[' and go one level deeper: the parser recurses, so depth is bounded."""
+        self.expect(text)
+        self.depth += 1
+        if self.depth > MAX_PATTERN_DEPTH:
+            raise PatternError(f"{text!r} at position {self.tokens[self.i - 1][2]} nests deeper than "
+                               f"{MAX_PATTERN_DEPTH} levels, the most this exchange accepts")
+
+    def close(self, text: str) -> None:
+        self.expect(text)
+        self.depth -= 1
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -127,13 +165,14 @@ class _Parser:
 
     def observation(self) -> None:
         if self.is_("["):
-            self.take()
+            self.count("observation", MAX_OBSERVATIONS)
+            self.open("[")
             self.comparison_or()
-            self.expect("]")
+            self.close("]")
         elif self.is_("("):
-            self.take()
+            self.open("(")
             self.observations()
-            self.expect(")")
+            self.close(")")
         else:
             raise self.fail("'[' or '(' to start an observation expression")
         self.qualifiers()
@@ -148,6 +187,7 @@ class _Parser:
                 raise PatternError(f"a second {text} qualifier at position {pos}: an observation expression takes "
                                    "each qualifier at most once")
             seen.add(text)
+            self.count("qualifier", MAX_QUALIFIERS)
             self.take()
             if text == "WITHIN":
                 if self.peek()[0] not in ("int", "float") or self.peek()[1].startswith("-"):
@@ -179,10 +219,11 @@ class _Parser:
 
     def test(self) -> None:
         if self.is_("("):
-            self.take()
+            self.open("(")
             self.comparison_or()
-            self.expect(")")
+            self.close(")")
             return
+        self.count("comparison", MAX_COMPARISONS)
         if self.is_("EXISTS"):
             self.take()
             self.object_path()
@@ -258,9 +299,59 @@ class _Parser:
         return text[1:-1] if kind == "string" else text
 
 
-@lru_cache(maxsize=65536)
+class _ResultCache:
+    """A least-recently-used map of pattern → error, bounded by the bytes it holds, not by its entries:
+    patterns longer than ``longest`` are never kept, and the oldest entries go when the keys and values
+    together exceed ``budget`` bytes. (An entry-bounded cache of 65,536 patterns could hold 64 GiB of megabyte
+    patterns.) Thread-safe: validation may run on worker threads."""
+
+    def __init__(self, longest: int, budget: int) -> None:
+        self.longest, self.budget, self.size = longest, budget, 0
+        self.entries: OrderedDict[str, str | None] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, pattern: str) -> tuple[bool, str | None]:
+        with self.lock:
+            if pattern not in self.entries:
+                return False, None
+            self.entries.move_to_end(pattern)
+            return True, self.entries[pattern]
+
+    def put(self, pattern: str, error: str | None) -> None:
+        if len(pattern) > self.longest:
+            return
+        with self.lock:
+            if pattern in self.entries:
+                return
+            self.entries[pattern] = error
+            self.size += _footprint(pattern, error)
+            while self.size > self.budget:
+                old, old_error = self.entries.popitem(last=False)
+                self.size -= _footprint(old, old_error)
+
+
+def _footprint(pattern: str, error: str | None) -> int:
+    return sys.getsizeof(pattern) + (sys.getsizeof(error) if error is not None else 0)
+
+
+# 4 KiB holds every pattern of the shared sample data 17 times over; 8 MiB is at least 2,000 such patterns.
+CACHE_LONGEST_PATTERN = 4096
+CACHE_BUDGET_BYTES = 8 * 1024 * 1024
+_cache = _ResultCache(CACHE_LONGEST_PATTERN, CACHE_BUDGET_BYTES)
+
+
 def pattern_error(pattern: str) -> str | None:
     """None if ``pattern`` is a valid STIX 2.1 pattern, else what is wrong (cached: patterns repeat)."""
+    found, error = _cache.get(pattern)
+    if not found:
+        error = _parse(pattern)
+        _cache.put(pattern, error)
+    return error
+
+
+def _parse(pattern: str) -> str | None:
+    if len(pattern) > MAX_PATTERN_LENGTH:  # before tokenizing: the token list takes ~100 bytes per character
+        return f"the pattern is {len(pattern)} characters long; this exchange accepts at most {MAX_PATTERN_LENGTH}"
     try:
         _Parser(pattern).pattern()
     except PatternError as exc:

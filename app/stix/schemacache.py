@@ -6,10 +6,14 @@ which then gives the authoritative answer and the messages. It knows the keyword
 a schema with any other asserting keyword compiles to a test that always answers ``False``.
 
 Patterns follow ECMA-262 as JSON Schema specifies: ``$`` ends the string (Python's ``$`` also matches before
-a final newline) and ``\\d``/``\\w`` are ASCII. The jsonschema validator is extended to agree."""
+a final newline) and ``\\d``/``\\w`` are ASCII. The jsonschema validator is extended to agree.
+
+``uniqueItems`` is checked in linear time by hashing a canonical form of each item, in both the fast test and the
+validator: jsonschema's own check falls back to comparing every pair when the items cannot be sorted (a list of
+mixed types), which took 17 s for 8,000 items (docs/threat-model/validation-dos.md)."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import cache
 from typing import Any
 
@@ -20,6 +24,8 @@ Test = Callable[[Any], bool]
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
                           "format", "deprecated", "readOnly", "writeOnly"})
 _TYPES = {"string": "str", "array": "list", "object": "dict", "boolean": "bool", "null": "None"}
+_SIZES = {"minLength": "str", "maxLength": "str", "minItems": "list", "maxItems": "list", "minProperties": "dict",
+          "maxProperties": "dict"}
 
 
 @cache
@@ -29,12 +35,64 @@ def ecma_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.ASCII)
 
 
+def canonical(value: Any) -> Hashable:
+    """A hashable form of a JSON value under JSON Schema equality: 1 equals 1.0, true does not equal 1, and
+    objects compare by their members whatever their order. Recursive: callers bound the nesting depth first
+    (app.stix.checks.check_object)."""
+    if isinstance(value, bool) or value is None:
+        return ("literal", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    if isinstance(value, list):
+        return ("array", tuple(canonical(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, canonical(item)) for key, item in value.items()))
+    return ("other", id(value))  # not JSON: equal only to itself
+
+
+def unique(items: list[Any]) -> bool:
+    """Whether no two items of ``items`` are equal (JSON Schema ``uniqueItems``), in linear time."""
+    seen: set[Hashable] = set()
+    for item in items:
+        key = canonical(item)
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
+
+
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     if isinstance(instance, str) and not ecma_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+def _unique_items(validator: Any, wanted: bool, instance: Any, schema: Any) -> Any:
+    if wanted and isinstance(instance, list) and not unique(instance):
+        yield ValidationError(f"{instance!r} has non-unique elements")
+
+
+def _within_bounds(keyword: Callable[..., Any]) -> Callable[..., Any]:
+    """``keyword`` checked only on lists within their ``maxItems`` and dictionaries within their
+    ``maxProperties``: beyond, the size is the error, and checking a megabyte of members one by one would cost
+    seconds (3 s for 140,000 hash entries) for findings nobody reads."""
+    def check(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, list | dict):
+            bound = schema.get("maxItems" if isinstance(instance, list) else "maxProperties", len(instance))
+            if len(instance) > bound:
+                return
+        yield from keyword(validator, value, instance, schema)
+    return check
+
+
+_KEYWORDS = Draft202012Validator.VALIDATORS
+Validator = validators.extend(Draft202012Validator, {
+    "pattern": _pattern,
+    "uniqueItems": _within_bounds(_unique_items),
+    **{name: _within_bounds(_KEYWORDS[name])
+       for name in ("items", "properties", "patternProperties", "additionalProperties")},
+})
 
 
 class _Unsupported(Exception):
@@ -52,7 +110,7 @@ class _Compiler:
     def __init__(self, root: dict[str, Any]) -> None:
         self.root = root
         self.source: list[str] = []
-        self.names: dict[str, Any] = {"_MISSING": object()}
+        self.names: dict[str, Any] = {"_MISSING": object(), "_unique": unique}
         self.functions: dict[tuple[int, bool], str | None] = {}
         self.count = 0
 
@@ -105,19 +163,13 @@ class _Compiler:
             elif keyword == "pattern":
                 search = self.name("p", ecma_regex(arg).search)
                 out += [f"{pad}if isinstance({v}, str) and {search}({v}) is None:", f"{inner}return False"]
-            elif keyword in ("minLength", "maxLength", "minItems", "maxItems"):
-                kind = "str" if keyword.endswith("Length") else "list"
+            elif keyword in _SIZES:
+                kind = _SIZES[keyword]
                 op = "<" if keyword.startswith("min") else ">"
                 out += [f"{pad}if isinstance({v}, {kind}) and len({v}) {op} {int(arg)}:", f"{inner}return False"]
             elif keyword == "uniqueItems":
-                if not arg:
-                    continue
-                if exact:
-                    raise _Unsupported(keyword)  # the string-only test below is conservative
-                item = self.name("x")
-                out += [f"{pad}if isinstance({v}, list):", f"{inner}for {item} in {v}:",
-                        f"{inner}    if not isinstance({item}, str):", f"{inner}        return False",
-                        f"{inner}if len(set({v})) != len({v}):", f"{inner}    return False"]
+                if arg:
+                    out += [f"{pad}if isinstance({v}, list) and not _unique({v}):", f"{inner}return False"]
             elif keyword == "required":
                 if arg:
                     missing = " or ".join(f"{k!r} not in {v}" for k in arg)

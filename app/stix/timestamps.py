@@ -14,16 +14,28 @@ class TimestampError(ValueError):
     pass
 
 
+# A timestamp with nanoseconds and an offset is 35 characters. RFC 3339 allows any number of fraction digits, so
+# a valid timestamp can be a megabyte long: only short ones are cached, which bounds the cache at 65,536 entries
+# of at most ~100 bytes of key each.
+_CACHEABLE_LENGTH = 64
+
+
 def parse_timestamp(value: str, *, require_utc: bool = False) -> int:
     """Microseconds since the epoch for an RFC 3339 timestamp; digits past the microsecond are dropped."""
     if not isinstance(value, str):
         raise TimestampError(f"{value!r} is not an RFC 3339 timestamp such as 2025-01-31T12:00:00.000Z")
+    if len(value) > _CACHEABLE_LENGTH:
+        return _parse_uncached(value, require_utc)
     return _parse(value, require_utc)
 
 
 @lru_cache(maxsize=65536)
 def _parse(value: str, require_utc: bool) -> int:
     """Cached: in STIX content created, modified and valid_from are often one and the same string."""
+    return _parse_uncached(value, require_utc)
+
+
+def _parse_uncached(value: str, require_utc: bool) -> int:
     match = _RFC3339.match(value)
     if match is None:
         raise TimestampError(f"{value!r} is not an RFC 3339 timestamp such as 2025-01-31T12:00:00.000Z")
