@@ -20,6 +20,7 @@ from app.store.collections import ApiRootRow, CollectionRow
 from app.store.engine import read_connection, write_transaction
 from app.store.status import get_status
 from app.taxii import resources
+from app.taxii.admission import post_slot
 from app.taxii.cursor import Position, encode_cursor
 from app.taxii.envelope import parse_envelope, read_body
 from app.taxii.errors import TaxiiError, unauthorized
@@ -152,7 +153,7 @@ def get_objects(request: Request, api_root: str, collection_id: str,
 
 
 @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects", status_code=202,
-             operation_id="add_objects")
+             operation_id="add_objects", dependencies=[Depends(post_slot)])
 async def add_objects(request: Request, api_root: str, collection_id: str,
                       caller: Caller | None = Depends(optional_caller)) -> Response:
     def authorise() -> tuple[CollectionRow, int]:
