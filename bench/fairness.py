@@ -30,7 +30,7 @@ _TOKEN = "0badc0de"  # replaced in the envelope's ids before every post, so each
 
 
 def pattern_heavy_envelope(mib: float) -> bytes:
-    """An envelope of about ``mib`` MiB: indicators whose patterns OR 40 comparisons each (~4 KiB)."""
+    """An envelope of about ``mib`` MiB: indicators whose patterns OR 40 comparisons each (3.7 KiB an object)."""
     items, size, i = [], 0, 0
     while size < mib * 1024 * 1024:
         clauses = " OR ".join(f"[url:value = 'https://h{i}-{n}.example/{'p' * 40}']" for n in range(40))
