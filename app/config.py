@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         "Key for the 'next' tokens (any string; all workers and hosts must share it). Unset (the default): a "
         "random key is generated once and kept in the database."))
     body_read_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall before 408.")
+    body_read_deadline: float = Field(
+        120.0, gt=0, description="Seconds a whole request body may take to arrive before 408, however steadily it "
+                                 "trickles in (10 MiB in 120 s is 85 KiB/s).")
+    admin_max_body_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest accepted /admin/ request body, bytes (413 above); read only once the "
+                                     "caller is authenticated.")
+    max_concurrent_posts_per_key: int = Field(
+        2, ge=0, description="Envelope POSTs one API key may have in progress at once in one worker (429 with "
+                             "Retry-After above; 0: no limit).")
     client_cert_header: str | None = Field(None, description=(
         "Request header carrying the SHA-256 fingerprint of a client certificate verified by the TLS-terminating "
         "proxy in front of AISX (mutual TLS). Set it only when nothing but that proxy can reach AISX and the proxy "

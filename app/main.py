@@ -1,6 +1,7 @@
 """The ASGI application: TAXII routes, health check, and error handling that always answers with a TAXII
 error resource (never a stack trace)."""
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_middleware(_BodyDeadline)
     app.add_middleware(_RefuseOddQueries)
     app.add_middleware(_Answer500WithoutClosing)
     _allow_cross_origin(app, get_settings().cors_origin_list)
@@ -114,6 +116,44 @@ def _query_refusal(scope: Scope) -> errors.TaxiiError | None:
     if "\x00" in scope.get("path", ""):
         return errors.TaxiiError(404, "No such resource.")
     return None
+
+
+class _BodyDeadline:
+    """408 for a request body that stalls for ``body_read_timeout`` between two chunks or is not complete
+    ``body_read_deadline`` seconds after the request began, whichever comes first, on every route: with a
+    per-chunk timeout alone, one byte every second held a request (and its buffers) open indefinitely.
+
+    The limit is enforced where the body is received, so it applies to whatever reads it; the 408 is raised
+    into that reader and rendered like every TAXII error. Once the body is complete, ``receive`` is passed
+    through untouched (it then only ever reports a disconnect)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = get_settings()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.body_read_deadline
+        complete = False
+
+        async def receive_in_time() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            wait = min(settings.body_read_timeout, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+            except TimeoutError:
+                raise errors.TaxiiError(408, f"The request body did not arrive in time (at most "
+                                             f"{settings.body_read_deadline:g} s in all, "
+                                             f"{settings.body_read_timeout:g} s without data).") from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, receive_in_time, send)
 
 
 class _Answer500WithoutClosing:

@@ -228,6 +228,7 @@ def _model_schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         *(op.response for op in OPERATIONS.values() if op.response is not None),
         taxii.AddObjectsEnvelope, taxii.ErrorResource,
+        admin.NewParticipant, admin.NewKey, admin.AudienceRequest,  # read by the admin routes themselves
     ]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")

@@ -1,17 +1,55 @@
-"""Response models of the admin API and the operations endpoints, for the OpenAPI contract. Unlike TAXII
+"""Request bodies and response models of the admin API and the operations endpoints, for the OpenAPI contract.
+Unlike TAXII
 resources, admin answers always carry every property, with `null` where there is no value (`keys` is the
 exception: only the participant list includes it)."""
 
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.stix.markings import AUDIENCE_EXTENSION_ID
 from app.taxii.schemas import TAXII_TIMESTAMP, ContractModel
 
 _IDENTITY = "identity--8d1b2c4e-3f5a-4b6c-9d7e-0f1a2b3c4d5e"
 _PSEUDONYM = "identity--0c9e6a1f-52b4-4e8d-a3c7-6b2f1d9e8a70"
+
+
+# ------------------------------------------------------------------ request bodies (read by app.admin.api._body)
+
+
+class _Request(BaseModel):
+    """Request bodies: no string may hold a NUL (nothing legitimate does; PostgreSQL text cannot store one)."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> "_Request":
+        for name, value in self:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise ValueError(f"{name} must not contain NUL characters")
+        return self
+
+
+class NewParticipant(_Request):
+    slug: str = Field(examples=["lab-a"])
+    name: str = Field(examples=["Frontier Lab A"])
+    kind: str = Field(examples=["lab"], description="lab, agency, vendor or operator")
+    groups: list[str] = Field(default_factory=list)
+    sectors: list[str] = Field(default_factory=list)
+    identity_id: str | None = Field(default=None, description="An existing STIX identity id to adopt.")
+
+
+class NewKey(_Request):
+    label: str | None = None
+
+
+class AudienceRequest(_Request):
+    recipient_identities: list[str] = Field(default_factory=list)
+    recipient_groups: list[str] = Field(default_factory=list)
+    embargo_until: str | None = Field(default=None, examples=["2026-12-01T00:00:00Z"])
+
+
+# ------------------------------------------------------------------ answers
 
 
 class ParticipantKind(StrEnum):  # the values of app.participants.registry.KINDS (tests/test_openapi.py checks)

@@ -6,7 +6,8 @@ from functools import lru_cache
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z",
+    re.ASCII,  # \d would admit any Unicode digit (fullwidth, Arabic-Indic, ...), which int() reads
 )
 
 
@@ -49,7 +50,10 @@ def _parse_uncached(value: str, require_utc: bool) -> int:
     micros = int((fraction or "0")[:6].ljust(6, "0"))
     if sign:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        moment = moment - offset if sign == "+" else moment + offset
+        try:  # 9999-12-31T23:59:59-01:00 is after year 9999 in UTC, 0001-01-01T00:00:00+01:00 before year 1
+            moment = moment - offset if sign == "+" else moment + offset
+        except OverflowError:
+            raise TimestampError(f"{value!r} is outside years 0001-9999 once converted to UTC") from None
     return (moment - _EPOCH) // timedelta(microseconds=1) + micros
 
 

@@ -1,6 +1,5 @@
 """Reading a POSTed envelope: size limit first (without buffering more than allowed), then shape."""
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -8,26 +7,21 @@ from fastapi import Request
 
 from app.config import get_settings
 from app.taxii.errors import TaxiiError
+from app.taxii.filters import bounded_int
 
 
 async def read_body(request: Request, max_length: int) -> bytes:
-    """The request body, or 413 as soon as it exceeds ``max_length`` (declared or actually sent)."""
+    """The request body, or 413 as soon as it exceeds ``max_length`` (declared or actually sent). Call it only
+    once the caller is authenticated and authorised: nothing is read before. How long the body may take to
+    arrive is bounded for every route by app.main's body deadline."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise TaxiiError(400, "Content-Length must be a non-negative integer.")
-        if int(declared) > max_length:
+        if bounded_int(declared, max_length) > max_length:
             raise _too_large(max_length)
     chunks, size = [], 0
-    stream = request.stream().__aiter__()
-    timeout = get_settings().body_read_timeout
-    while True:
-        try:  # a client that stalls mid-body must not hold a worker
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise TaxiiError(408, f"The request body stalled for more than {timeout:g} s.") from None
+    async for chunk in request.stream():
         size += len(chunk)
         if size > max_length:
             raise _too_large(max_length)
@@ -36,8 +30,8 @@ async def read_body(request: Request, max_length: int) -> bytes:
 
 
 def _too_large(max_length: int) -> TaxiiError:
-    return TaxiiError(413, f"The request body exceeds this API root's max_content_length of {max_length} bytes; "
-                      "split the envelope.", details={"max_content_length": max_length})
+    return TaxiiError(413, f"The request body exceeds the largest accepted here, {max_length} bytes.",
+                      details={"max_content_length": max_length})
 
 
 def parse_envelope(body: bytes) -> list[dict[str, Any]]:

@@ -40,9 +40,18 @@ def _limit(params: QueryParams) -> int:
     raw = _single(params, "limit")
     if raw is None:
         return settings.page_default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # isdigit alone admits '²', which int() refuses
-        raise TaxiiError(400, f"'limit' must be a positive integer, not {raw!r}.")
-    return min(int(raw), settings.page_max)
+    if not (raw.isascii() and raw.isdigit()) or not raw.strip("0"):  # isdigit alone admits '²', which int() refuses
+        raise TaxiiError(400, f"'limit' must be a positive integer, not {raw[:40]!r}.")
+    return min(bounded_int(raw, settings.page_max), settings.page_max)
+
+
+def bounded_int(digits: str, ceiling: int) -> int:
+    """The value of an ASCII digit string, or ``ceiling + 1`` when it is larger than ``ceiling``: without
+    converting thousands of digits (int() refuses more than 4,300, and no database column holds more than 19)."""
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(ceiling)):
+        return ceiling + 1
+    return int(significant or "0")
 
 
 def _versions(params: QueryParams) -> VersionFilter:

@@ -21,6 +21,7 @@ from app.store.objects import PageRow
 from app.store.queries import ALL_VERSIONS
 from app.store.status import get_status
 from app.taxii import resources
+from app.taxii.admission import post_slot
 from app.taxii.cursor import binding, issue
 from app.taxii.envelope import parse_envelope, read_body
 from app.taxii.errors import TaxiiError, unauthorized
@@ -149,7 +150,7 @@ def get_objects(request: Request, api_root: str, collection_id: str,
 
 
 @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects", status_code=202,
-             operation_id="add_objects")
+             operation_id="add_objects", dependencies=[Depends(post_slot)])
 async def add_objects(request: Request, api_root: str, collection_id: str,
                       caller: Caller | None = Depends(optional_caller)) -> Response:
     def authorise() -> tuple[CollectionRow, int]:
