@@ -70,7 +70,8 @@ class _AudienceMarkings:
     reveals nothing about what others posted or minted, and nobody can choose another's audience."""
 
     def __init__(self, checked: list[CheckedObject], poster: Poster) -> None:
-        self._specs: dict[str, AudienceSpec | None] = {}
+        self._sent: dict[str, AudienceSpec | None] = {}  # of this envelope (first: they may be new versions)
+        self._stored: dict[str, AudienceSpec | None] = {}
         sent = {item.stix_id: item for item in checked if item.type == "marking-definition"}
         wanted = ({r for item in checked for r in marking_refs(item.obj)} | set(sent)) - set(TLP_BY_ID)
         with read_connection() as conn:
@@ -79,23 +80,24 @@ class _AudienceMarkings:
         for marking_id, item in sent.items():
             holder = stored.get(marking_id)
             if holder is None or holder.owner == poster.participant_id or item.content_hash in holder.hashes:
-                self._specs[marking_id] = _spec(item.obj)
+                self._sent[marking_id] = _spec(item.obj)
         for marking_id, holder in stored.items():
             obj = orjson.loads(holder.raw)
             own = holder.owner == poster.participant_id or (holder.owner is None and is_minted(key, obj))
-            if marking_id not in self._specs and own and obj.get("type") == "marking-definition":
-                self._specs[marking_id] = _spec(obj)
+            if own and obj.get("type") == "marking-definition":
+                self._stored[marking_id] = _spec(obj)
 
     def __call__(self, marking_id: str) -> AudienceSpec | None:
-        return self._specs.get(marking_id)
+        return self._sent[marking_id] if marking_id in self._sent else self._stored.get(marking_id)
 
     def unknown(self, obj: dict[str, Any]) -> list[str]:
         """Markings ``obj`` applies that are neither TLP nor a marking-definition the poster may use."""
-        return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._specs]
+        return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._sent and r not in self._stored]
 
     def forget(self, marking_id: str) -> None:
-        """A marking-definition of this envelope was rejected: objects must not rely on it."""
-        self._specs.pop(marking_id, None)
+        """A marking-definition of this envelope was rejected: objects must not rely on it (but may still rely
+        on the stored one under its id, which the rejected copy does not change)."""
+        self._sent.pop(marking_id, None)
 
 
 def _spec(marking: dict[str, Any]) -> AudienceSpec | None:
