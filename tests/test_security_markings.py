@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import create_engine
 
 from tests.sharing_helpers import (
     AUDIENCE_EXTENSION,
@@ -104,7 +105,6 @@ def test_squatted_minted_ids_do_not_decide_others_audience(server: Server, peopl
              audience_marking(legacy_id(embargo_until=LATER), embargo_until=PAST))
     gov = mint(victim.client, groups=("sec-gov",))
     embargo = mint(victim.client, embargo=LATER)
-    assert gov["id"] != legacy_id(recipient_groups=["sec-gov"]) and embargo["id"] != legacy_id(embargo_until=LATER)
     amber = sdo(marking=[TLP_AMBER, gov["id"]])
     embargoed = sdo(marking=[TLP_CLEAR, embargo["id"]])
     accepted(victim.client, cid, amber)
@@ -113,6 +113,7 @@ def test_squatted_minted_ids_do_not_decide_others_audience(server: Server, peopl
     for reader in (server.client(), squatter.client, agency.client, victim.client):
         assert not sees(reader, where["public"], embargoed["id"])
     assert served(agency.client, cid, gov["id"]) == [gov]  # the minted marking is served as minted
+    assert gov["id"] != legacy_id(recipient_groups=["sec-gov"]) and embargo["id"] != legacy_id(embargo_until=LATER)
 
 
 def test_minting_never_hands_out_a_squatted_id(people: dict[str, Participant], where: dict[str, str]) -> None:
@@ -194,6 +195,40 @@ def test_references_answer_alike_whoever_holds_the_marking(people: dict[str, Par
         message = rejected(squatter.client, cid, sdo(marking=[TLP_GREEN, probe]), "neither TLP nor")
         answers.add(message.replace(probe, "<id>"))
     assert len(answers) == 1, answers
+
+
+def _legacy_minted(server: Server, exchange_identity: str, **body: Any) -> dict[str, Any]:
+    """A marking as the exchange minted it before issue 12 (id computable from the body)."""
+    return {"type": "marking-definition", "spec_version": "2.1", "id": legacy_id(**body),
+            "created": "2026-11-26T00:00:00.000Z", "created_by_ref": exchange_identity, "name": "exchange-audience",
+            "extensions": {AUDIENCE_EXTENSION: {"extension_type": "property-extension", **body}}}
+
+
+def test_markings_minted_before_the_fix_cannot_be_probed(server: Server, people: dict[str, Participant],
+                                                         where: dict[str, str]) -> None:
+    """An upgraded exchange still holds markings minted under computable ids. Referencing one, or re-posting
+    its (computable) body, answers exactly as for one that was never minted."""
+    from app.sharing.exchange import publish
+    from app.sharing.rules import Audience
+    from app.stix.markings import Tlp
+
+    squatter, agency = people["squatter"], people["agency"]
+    exchange = next(o["id"] for o in server.client().get(f"collections/{where['public']}/objects/", params={
+        "match[type]": "identity"}).json()["objects"] if o.get("identity_class") == "system")
+    held = _legacy_minted(server, exchange, recipient_identities=[agency.identity_id], embargo_until=LATER)
+    never = _legacy_minted(server, exchange, recipient_identities=[agency.identity_id], embargo_until=PAST)
+    engine = create_engine(server.database.url)
+    try:
+        with engine.begin() as conn:  # as the exchange minted it before the upgrade
+            publish(conn, None, [held], Audience(Tlp.AMBER, None, frozenset({agency.id})))
+    finally:
+        engine.dispose()
+    answers = []
+    for marking in (held, never):
+        by_reference = rejected(squatter.client, where["shared"], sdo(marking=[TLP_GREEN, marking["id"]]))
+        by_copy = rejected(squatter.client, where["shared"], marking)
+        answers.append((by_reference.replace(marking["id"], "<id>"), by_copy.replace(marking["id"], "<id>")))
+    assert answers[0] == answers[1], answers
 
 
 # ------------------------------------------------------------------ 5. reserved ids

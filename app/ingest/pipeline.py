@@ -14,7 +14,7 @@ from app.audit import record
 from app.feeds.registry import route
 from app.feeds.selector import Facts
 from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
-from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
+from app.sharing.rules import Audience, Directory, Poster, Target, check_copied_marking, decide_audience
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -72,6 +72,7 @@ class _AudienceMarkings:
     def __init__(self, checked: list[CheckedObject], poster: Poster) -> None:
         self._sent: dict[str, AudienceSpec | None] = {}  # of this envelope (first: they may be new versions)
         self._stored: dict[str, AudienceSpec | None] = {}
+        self.minted: set[str] = set()  # ids of audience markings the exchange minted with its current key
         sent = {item.stix_id: item for item in checked if item.type == "marking-definition"}
         wanted = ({r for item in checked for r in marking_refs(item.obj)} | set(sent)) - set(TLP_BY_ID)
         with read_connection() as conn:
@@ -83,7 +84,9 @@ class _AudienceMarkings:
                 self._sent[marking_id] = _spec(item.obj)
         for marking_id, holder in stored.items():
             obj = orjson.loads(holder.raw)
-            own = holder.owner == poster.participant_id or (holder.owner is None and is_minted(key, obj))
+            if holder.owner is None and is_minted(key, obj):
+                self.minted.add(marking_id)
+            own = holder.owner == poster.participant_id or marking_id in self.minted
             if own and obj.get("type") == "marking-definition":
                 self._stored[marking_id] = _spec(obj)
 
@@ -159,7 +162,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     # Marking-definitions first: an object may rely only on markings that were accepted.
     for index, item in sorted(checked, key=lambda pair: pair[1].type != "marking-definition"):
         try:
-            _preflight(item, collection, markings, people, reserved,
+            _preflight(item, collection, poster, markings, people, reserved,
                        repost=(item.stix_id, item.content_hash) in stored)
             if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
                 placed.append((index, _candidate(item, _REPOST)))
@@ -191,13 +194,15 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     return status
 
 
-def _preflight(item: CheckedObject, collection: CollectionRow, markings: _AudienceMarkings, people: Directory,
-               reserved: dict[str, str | None], *, repost: bool) -> None:
+def _preflight(item: CheckedObject, collection: CollectionRow, poster: Poster, markings: _AudienceMarkings,
+               people: Directory, reserved: dict[str, str | None], *, repost: bool) -> None:
     """Rules that hold for re-posts of stored content too; raises ObjectRejected."""
     if item.stix_id in reserved and reserved[item.stix_id] != item.content_hash:
         copy = "" if reserved[item.stix_id] is None else " (only an exact copy of the exchange's own is accepted)"
         raise ObjectRejected(f"{item.stix_id} is reserved: it is {reserved_reason(item.stix_id)}. Reference it; "
                              f"do not post an object under it{copy}")
+    if repost and item.type == "marking-definition" and item.stix_id not in markings.minted:
+        check_copied_marking(item.obj, poster)
     unknown = [] if repost else markings.unknown(item.obj)  # a re-post keeps the audience decided at first
     if unknown and effective_tlp(item.obj) is not None:  # (without TLP, that is the message to give)
         raise ObjectRejected(f"marking {unknown[0]} is neither TLP nor a marking-definition this exchange holds "
