@@ -72,7 +72,10 @@ def audience_extension_definition(exchange_id: str) -> dict[str, Any]:
 
 def definitions(conn: Connection) -> list[dict[str, Any]]:
     """What every collection serves to everyone who can read it."""
-    identity = exchange_identity(conn)
+    return _definitions_of(exchange_identity(conn))
+
+
+def _definitions_of(identity: dict[str, Any]) -> list[dict[str, Any]]:
     return [identity, *tlp2_definitions(), *tlp1_definitions(), audience_extension_definition(identity["id"]),
             *extension_definitions(identity["id"])]
 
@@ -91,16 +94,13 @@ def reserved_objects(conn: Connection) -> dict[str, str | None]:
 
 
 def reserved_reason(stix_id: str) -> str:
-    return _RESERVED_WITHOUT_COPY.get(stix_id, "a definition the exchange publishes itself")
+    return _RESERVED_WITHOUT_COPY.get(stix_id, "one of the exchange's own objects (its identity or a definition)")
 
 
 @cache
 def _definition_hashes(identity: bytes) -> dict[str, str]:
     """Content hashes of the definitions, per exchange identity (fixed once created: computed once)."""
-    objects = [orjson.loads(identity), *tlp2_definitions(), *tlp1_definitions(),
-               audience_extension_definition(orjson.loads(identity)["id"]),
-               *extension_definitions(orjson.loads(identity)["id"])]
-    return {obj["id"]: check_object(obj).content_hash for obj in objects}
+    return {obj["id"]: check_object(obj).content_hash for obj in _definitions_of(orjson.loads(identity))}
 
 
 def publish(conn: Connection, collection_id: str | None, objects: list[dict[str, Any]], audience: Audience) -> None:
