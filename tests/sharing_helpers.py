@@ -18,6 +18,7 @@ TLP1_GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 TLP1_AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
 TLP1_RED = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
 OPENCTI_AMBER_STRICT = "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37"
+TLP2_CREATOR = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"  # created the OASIS TLP 2.0 definitions
 FAR_FUTURE = "2099-01-01T00:00:00Z"
 EVERYTHING = {"match[version]": "all", "limit": "10000"}
 

@@ -11,7 +11,8 @@ Every outcome is checked object by object against what a CTI analyst would call 
   requires of every custom object, and which the exchange needs to version it) and is rejected in both.
 * The sharing rules (DESIGN.md decision 4) on real bundles: unmarked verbatim copies of ATLAS objects inside the
   examples are rejected for want of a TLP (the exchange never adds one); objects "created" by someone other than
-  the poster (the example extension-definitions, by the AISX project identity) are impersonation; TLP:RED needs
+  the poster are impersonation, and the example extension-definitions (under the ids of the exchange's own AI
+  extensions, "created" by the AISX project identity) are refused as reserved ids (issue 12); TLP:RED needs
   named recipients; identity objects of participants are refused (the exchange's directory publishes those);
   identical copies of what the exchange itself publishes (the TLP marking-definitions and the TLP 2.0
   extension-definition) are accepted silently.
@@ -42,7 +43,7 @@ Set-up decisions, which real data forces:
 * Order: ATLAS (the examples and genai-incidents cite its techniques), then the examples, then genai-incidents. The
   data itself has two cross-dataset collisions: the identity ``identity--a32f4744…`` and the extension-definition
   ``…58ec9352…`` differ between genai-incidents and the examples under the same ``modified``; whoever posts second
-  is refused (the identity as "belongs to another participant"; the extension-definition is impersonation anyway).
+  is refused (the identity as "belongs to another participant"; the extension-definition is reserved anyway).
 """
 
 import copy
@@ -78,6 +79,9 @@ TLP_IDS = {  # TLP 2.0, and TLP 1.0 GREEN (example 04)
 }
 # what the exchange itself publishes, byte-for-byte as OASIS does: the TLP definitions and the TLP 2.0 extension
 EXCHANGE_DEFINITIONS = {*TLP_IDS, "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"}
+# the exchange's own AI extension-definitions, which the data sets carry in versions of their own: reserved
+EXCHANGE_EXTENSIONS = {"extension-definition--58ec9352-2bc3-4b8f-902a-30818e066d96",
+                       "extension-definition--1929ec3c-7cff-484f-a44a-3a5d5e90cc04"}
 
 MITRE_ATLAS = "identity--f1e3e4d7-42b2-5b41-bbee-ffa8f4a03996"
 GENAI_INCIDENTS = "identity--36121d99-d1df-436e-bae6-6f90edd616ef"
@@ -101,7 +105,7 @@ RED_OBJECTS = 14  # the 13 TLP:RED objects of example 09 and the note of example
 # The 194 example objects: 127 accepted, and the reasons for the 67 others
 EXAMPLES_REJECTED = {
     "no TLP": 21,  # verbatim ATLAS attack-patterns and courses-of-action, unmarked
-    "impersonation": 17,  # the AI extension-definitions, "created" by the AISX project identity
+    "reserved": 17,  # the AI extension-definitions, under the exchange's own ids
     "participant identity": 15,  # the labs', the agency's and the ISAC's identity objects
     "RED needs recipients": RED_OBJECTS,
 }
@@ -135,6 +139,7 @@ CATEGORIES = {  # category → words of the failure message that identify it
     "RED needs recipients": "TLP:RED needs named recipients",
     "owned by another": "belongs to another participant",
     "participant identity": "is the identity of a participant of this exchange",
+    "reserved": "is reserved: it is one of the exchange's own objects",
 }
 
 
@@ -401,6 +406,8 @@ def expected_posting(obj: dict[str, Any], poster: str, run: Run, audience: str |
     """The outcome an analyst expects for one object of the examples or genai-incidents posted by ``poster``."""
     if obj["id"] in EXCHANGE_DEFINITIONS:
         return "accepted"  # an identical copy of what the exchange publishes
+    if obj["id"] in EXCHANGE_EXTENSIONS:
+        return "reserved"  # another version of what the exchange publishes
     if obj.get("created_by_ref") not in (None, poster):
         return "impersonation"
     if obj["type"] == "identity" and obj["id"] in run.identities:
@@ -570,7 +577,7 @@ def test_genai_incidents_outcomes_object_by_object(run: Run, collection: str) ->
     for key, message in outcome.warnings.items():
         assert message.startswith(expected_warnings[key]), (message, expected_warnings[key])
     counts = Counter(o for (_, o), n in expected.items() for _ in range(n))
-    assert counts == {"accepted": 5084, "impersonation": 1, "owned by another": 1, "participant identity": 1}, counts
+    assert counts == {"accepted": 5084, "reserved": 1, "owned by another": 1, "participant identity": 1}, counts
 
 
 def _expected_atlas_warnings(objects: list[dict[str, Any]]) -> dict[tuple[str, int], str]:

@@ -18,8 +18,10 @@ from tests.feed_support import wait_for
 from tests.sharing_helpers import (
     AUDIENCE_EXTENSION,
     EVERYTHING,
+    OPENCTI_AMBER_STRICT,
     TLP1_RED,
     TLP1_WHITE,
+    TLP2_CREATOR,
     accepted,
     admin_client,
     admit,
@@ -538,6 +540,8 @@ def _expected_outcome(obj: dict[str, Any], producer: str, exchange_copies: dict[
     """None when the producer's post must be accepted, else a fragment of the failure message."""
     if exchange_copies.get(obj["id"]) == canonical(obj):
         return None  # identical to the exchange's own copy: a duplicate, accepted silently
+    if obj["id"] in exchange_copies or obj["id"] in (OPENCTI_AMBER_STRICT, TLP2_CREATOR):
+        return "is reserved"  # the exchange's own definitions, and ids it interprets
     if obj["type"] == "identity" and obj["id"] in BUNDLE_PRODUCERS:
         return "is the identity of a participant"  # the directory publishes it; nobody may squat it
     creator = obj.get("created_by_ref")
@@ -548,8 +552,6 @@ def _expected_outcome(obj: dict[str, Any], producer: str, exchange_copies: dict[
         return "no TLP marking"
     if level == 4:
         return "TLP:RED needs named recipients"
-    if obj["id"] in exchange_copies:
-        return "belongs to another participant"  # the exchange's own definitions
     return None
 
 

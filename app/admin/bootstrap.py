@@ -9,7 +9,7 @@ from app.feeds.definitions import load_feeds
 from app.feeds.registry import rebuild, sync_definitions
 from app.participants.keys import NewKey
 from app.participants.registry import add_participant, issue_key
-from app.sharing.exchange import publish_definitions
+from app.sharing.exchange import mint_key, publish_definitions
 from app.store import collections as collection_store
 from app.store.collections import Subject
 from app.store.engine import write_transaction
@@ -44,6 +44,7 @@ def prepare() -> None:
             if collection_store.find_collection(conn, alias, root) is None:
                 row = add_collection(conn, alias, title, root, description=description)
                 collection_store.set_grant(conn, row.id, Subject("kind", "*"), True, write)
+        mint_key(conn, create=True)  # before any worker mints: two making it at once would collide
         for api_root in collection_store.list_api_roots(conn):
             for row in collection_store.list_collections(conn, api_root.name):
                 publish_definitions(conn, row.id)

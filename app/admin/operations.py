@@ -11,11 +11,11 @@ from app.participants.auth import normalise_fingerprint
 from app.participants.registry import NotFound, RegistryError, add_participant, issue_key
 from app.sharing.exchange import mint_audience_marking, publish
 from app.sharing.rules import Audience, Directory
-from app.stix.checks import ObjectRejected
+from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import AudienceSpec, Tlp
 from app.store import participants as store
 from app.store.engine import now_us
-from app.store.objects import stored_hashes
+from app.store.objects import held
 
 
 def participant_view(row: store.ParticipantRow, keys: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -68,7 +68,10 @@ def mint(conn: Connection, actor: int | None, spec: AudienceSpec) -> dict[str, A
         marking = mint_audience_marking(conn, spec, Directory(identities, groups))
     except ObjectRejected as exc:
         raise RegistryError(str(exc)) from None
-    if not stored_hashes(conn, [marking["id"]]):
+    holder = held(conn, [marking["id"]]).get(marking["id"])
+    if holder is None or holder.owner is not None or check_object(marking).content_hash not in holder.hashes:
+        # (publishing makes the exchange's canonical body the one stored and served under the id, whatever
+        # else was there: minting never hands out an id that stands for other content)
         recipients = frozenset(identities[i] for i in spec.identities)
         # Recipient lists are seen by the recipients only; an embargo-only marking says nothing secret.
         tlp = Tlp.AMBER if spec.has_recipients else Tlp.GREEN

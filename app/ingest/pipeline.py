@@ -13,8 +13,9 @@ from sqlalchemy import Connection
 from app.audit import record
 from app.feeds.registry import route
 from app.feeds.selector import Facts
+from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
 from app.sharing.reads import known_to_poster
-from app.sharing.rules import Audience, Directory, Poster, Target, decide_audience
+from app.sharing.rules import Audience, Directory, Poster, Target, check_copied_marking, decide_audience
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -62,36 +63,52 @@ def _claimed_version(obj: dict[str, Any]) -> str:
 
 
 class _AudienceMarkings:
-    """Resolves marking references to exchange-audience specs: from this envelope first, then the store."""
+    """The marking-definitions a poster may rely on, and the exchange-audience spec each carries (issue 12).
 
-    def __init__(self, checked: list[CheckedObject]) -> None:
-        self._specs: dict[str, AudienceSpec | None] = {}
-        for item in checked:
-            if item.type != "marking-definition":
-                continue
-            try:
-                self._specs[item.stix_id] = audience_spec(item.obj)
-            except MarkingError:
-                self._specs[item.stix_id] = None
-        wanted = {r for item in checked for r in marking_refs(item.obj)} - set(TLP_BY_ID) - set(self._specs)
+    A poster's objects take their audience only from markings the exchange minted (current key) or that the
+    poster created: its stored ones, and those of this envelope unless the id is held by someone else with
+    other content. Anyone else's marking answers exactly like a marking that does not exist, so a reference
+    reveals nothing about what others posted or minted, and nobody can choose another's audience."""
+
+    def __init__(self, checked: list[CheckedObject], poster: Poster) -> None:
+        self._sent: dict[str, AudienceSpec | None] = {}  # of this envelope (first: they may be new versions)
+        self._stored: dict[str, AudienceSpec | None] = {}
+        self.minted: set[str] = set()  # ids of audience markings the exchange minted with its current key
+        sent = {item.stix_id: item for item in checked if item.type == "marking-definition"}
+        wanted = ({r for item in checked for r in marking_refs(item.obj)} | set(sent)) - set(TLP_BY_ID)
         with read_connection() as conn:
-            stored = object_store.latest_raw(conn, sorted(wanted))
-        for marking_id, raw in stored.items():
-            try:
-                self._specs[marking_id] = audience_spec(orjson.loads(raw))
-            except MarkingError:
-                self._specs[marking_id] = None
+            stored = object_store.held(conn, sorted(wanted))
+            key = mint_key(conn, create=False)
+        for marking_id, item in sent.items():
+            holder = stored.get(marking_id)
+            if holder is None or holder.owner == poster.participant_id or item.content_hash in holder.hashes:
+                self._sent[marking_id] = _spec(item.obj)
+        for marking_id, holder in stored.items():
+            obj = orjson.loads(holder.raw)
+            if holder.owner is None and is_minted(key, obj):
+                self.minted.add(marking_id)
+            own = holder.owner == poster.participant_id or marking_id in self.minted
+            if own and obj.get("type") == "marking-definition":
+                self._stored[marking_id] = _spec(obj)
 
     def __call__(self, marking_id: str) -> AudienceSpec | None:
-        return self._specs.get(marking_id)
+        return self._sent[marking_id] if marking_id in self._sent else self._stored.get(marking_id)
 
     def unknown(self, obj: dict[str, Any]) -> list[str]:
-        """Markings ``obj`` applies that are neither TLP nor a marking-definition held or sent along."""
-        return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._specs]
+        """Markings ``obj`` applies that are neither TLP nor a marking-definition the poster may use."""
+        return [r for r in marking_refs(obj) if r not in TLP_BY_ID and r not in self._sent and r not in self._stored]
 
     def forget(self, marking_id: str) -> None:
-        """A marking-definition of this envelope was rejected: objects must not rely on it."""
-        self._specs.pop(marking_id, None)
+        """A marking-definition of this envelope was rejected: objects must not rely on it (but may still rely
+        on the stored one under its id, which the rejected copy does not change)."""
+        self._sent.pop(marking_id, None)
+
+
+def _spec(marking: dict[str, Any]) -> AudienceSpec | None:
+    try:
+        return audience_spec(marking)
+    except MarkingError:
+        return None
 
 
 @dataclass
@@ -136,8 +153,9 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
             continue
         entries[index].warnings += findings
         checked.append((index, item))
-    markings = _AudienceMarkings([item for _, item in checked])
+    markings = _AudienceMarkings([item for _, item in checked], poster)
     with read_connection() as conn:
+        reserved = reserved_objects(conn)
         identities, groups = directory(conn)
         known = known_to_poster(conn, poster.participant_id)
         stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco], known)
@@ -149,7 +167,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     # Marking-definitions first: an object may rely only on markings that were accepted.
     for index, item in sorted(checked, key=lambda pair: pair[1].type != "marking-definition"):
         try:
-            _preflight(item, collection, markings, people, repost=(item.stix_id, item.content_hash) in stored)
+            _preflight(item, collection, poster, markings, people, reserved,
+                       repost=(item.stix_id, item.content_hash) in stored)
             if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
                 placed.append((index, _candidate(item, _REPOST)))
                 continue
@@ -181,13 +200,20 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     return status
 
 
-def _preflight(item: CheckedObject, collection: CollectionRow, markings: _AudienceMarkings, people: Directory, *,
-               repost: bool) -> None:
+def _preflight(item: CheckedObject, collection: CollectionRow, poster: Poster, markings: _AudienceMarkings,
+               people: Directory, reserved: dict[str, str | None], *, repost: bool) -> None:
     """Rules that hold for re-posts of stored content too; raises ObjectRejected."""
-    unknown = markings.unknown(item.obj)
+    if item.stix_id in reserved and reserved[item.stix_id] != item.content_hash:
+        copy = "" if reserved[item.stix_id] is None else " (only an exact copy of the exchange's own is accepted)"
+        raise ObjectRejected(f"{item.stix_id} is reserved: it is {reserved_reason(item.stix_id)}. Reference it; "
+                             f"do not post an object under it{copy}")
+    if repost and item.type == "marking-definition" and item.stix_id not in markings.minted:
+        check_copied_marking(item.obj, poster)
+    unknown = [] if repost else markings.unknown(item.obj)  # a re-post keeps the audience decided at first
     if unknown and effective_tlp(item.obj) is not None:  # (without TLP, that is the message to give)
-        raise ObjectRejected(f"marking {unknown[0]} is neither TLP nor a marking-definition this exchange holds: "
-                             "send it in the same envelope, or mint an audience marking (POST /admin/audiences)")
+        raise ObjectRejected(f"marking {unknown[0]} is neither TLP nor a marking-definition this exchange holds "
+                             "for you (one it minted, or one you posted): send it in the same envelope, or mint an "
+                             "audience marking (POST /admin/audiences)")
     if collection.public and effective_tlp(item.obj) not in (None, Tlp.CLEAR):
         raise ObjectRejected("this collection is public and accepts TLP:CLEAR only")
     if item.type == "identity" and item.stix_id in people.identities and not repost:

@@ -9,10 +9,10 @@ from sqlalchemy import Connection
 from app.config import get_settings
 from app.participants.directory import DIRECTORY_ALIAS, publish_identity
 from app.participants.keys import NewKey, new_key
+from app.sharing.exchange import reserved_objects
 from app.store import participants as store
 from app.store.collections import find_collection
 from app.store.engine import now_us
-from app.store.objects import stored_hashes
 
 KINDS = ("lab", "agency", "vendor", "operator")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -49,7 +49,9 @@ def add_participant(conn: Connection, slug: str, name: str, kind: str, groups: l
         raise RegistryError(f"participant {slug!r} already exists")
     if identity_id is not None:
         _check_identity_id(identity_id)
-        if identity_id in store.directory(conn)[0] or stored_hashes(conn, [identity_id]):
+        # An identity object a participant posted under this id does not block the organisation that uses it:
+        # admitting it withdraws that object (``publish``). Participants' and the exchange's ids do.
+        if identity_id in store.directory(conn)[0] or identity_id in reserved_objects(conn):
             raise RegistryError(f"identity {identity_id} is already in use on this exchange")
     # Independent UUIDv4s: the pseudonym cannot be derived from the real identity.
     identity_id = identity_id or f"identity--{uuid.uuid4()}"

@@ -84,7 +84,7 @@ def decide_audience(
 ) -> Audience:
     """The audience of ``obj`` posted by ``poster`` into ``target``; raises ObjectRejected with the reason."""
     check_creator(obj, poster)
-    own_spec = _own_audience_spec(obj)
+    own_spec = own_audience_spec(obj)
     if own_spec is not None:  # an audience marking-definition is seen by the people it names
         participants, groups = _recipients(own_spec, directory)
         return Audience(Tlp.AMBER, None, participants | {poster.participant_id}, groups)
@@ -116,7 +116,17 @@ def decide_audience(
     return Audience(tlp, spec.embargo_until, participants, groups)
 
 
-def _own_audience_spec(obj: dict[str, Any]) -> AudienceSpec | None:
+def check_copied_marking(obj: dict[str, Any], poster: Poster) -> None:
+    """A copy of a stored audience marking-definition that the exchange did not mint with its current key must
+    pass the checks a new one gets: the answer must not tell whether the copy's id is stored (issue 12: ids and
+    bodies of markings minted before it can be computed)."""
+    if AUDIENCE_EXTENSION_ID in (obj.get("extensions") or {}):
+        check_creator(obj, poster)
+        own_audience_spec(obj)
+
+
+def own_audience_spec(obj: dict[str, Any]) -> AudienceSpec | None:
+    """The audience of an exchange-audience marking-definition a participant posts, or None for other objects."""
     try:
         spec = audience_spec(obj)
     except MarkingError as exc:

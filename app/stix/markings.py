@@ -25,6 +25,7 @@ class Tlp(IntEnum):
 
 TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 AUDIENCE_EXTENSION_ID = "extension-definition--319e7e75-a626-4088-aace-986f2157fd95"
+TLP2_CREATOR_ID = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01"  # created the OASIS TLP 2.0 definitions
 
 TLP2_IDS = {
     Tlp.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
@@ -54,7 +55,7 @@ def tlp2_definitions() -> list[dict[str, Any]]:
         "type": "extension-definition", "spec_version": "2.1", "id": TLP2_EXTENSION_ID, "name": "TLP 2.0",
         "description": "This defines TLP 2.0 as a STIX extension", "created": "2022-10-01T00:00:00.000Z",
         "modified": "2022-10-01T00:00:00.000Z",
-        "created_by_ref": "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01",
+        "created_by_ref": TLP2_CREATOR_ID,
         "schema": "https://github.com/oasis-open/cti-stix-common-objects/tree/master/"
                   "extension-definition-specifications/tlp-2.0",
         "version": "1.0.0", "extension_types": ["property-extension"],

@@ -29,7 +29,7 @@ from app.sharing.rules import Audience
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.index import insert_terms, term_rows
-from app.store.models import ExchangeMeta, Membership, ObjectAudience, StixObject
+from app.store.models import Collection, ExchangeMeta, Membership, ObjectAudience, StixObject
 from app.store.queries import ObjectFilter, Position, VersionFilter
 
 m = Membership.__table__.alias("m")
@@ -145,13 +145,42 @@ def page(
     return list(map(PageRow._make, rows[: flt.limit])), more
 
 
-def latest_raw(conn: Connection, stix_ids: Sequence[str]) -> dict[str, str]:
-    """The stored text of the newest version of each id (any producer) — for resolving marking references."""
+@dataclass(frozen=True)
+class Held:
+    """What the store holds under one id, for deciding whether a poster may rely on it as a marking."""
+
+    owner: int | None  # the producer of the newest version (NULL: the exchange), who alone adds versions
+    raw: str  # the owner's newest version
+    hashes: frozenset[str]  # content hashes of every stored version, any producer
+
+
+def held(conn: Connection, stix_ids: Sequence[str]) -> dict[str, Held]:
+    """For each stored id: its owner, the owner's newest version and the hashes of all versions."""
     if not stix_ids:
         return {}
-    rows = conn.execute(select(_objects.c.stix_id, _objects.c.raw).where(
-        _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.is_latest), {"ids": list(stix_ids)})
-    return {stix_id: raw for stix_id, raw in rows}
+    rows = conn.execute(select(_objects.c.stix_id, _objects.c.producer_id, _objects.c.content_hash,
+                               _objects.c.raw).where(_objects.c.stix_id.in_(bindparam("ids", expanding=True)))
+                        .order_by(_objects.c.seq), {"ids": list(set(stix_ids))}).all()
+    hashes: dict[str, set[str]] = {}
+    newest: dict[str, Row] = {}
+    for row in rows:
+        hashes.setdefault(row.stix_id, set()).add(row.content_hash)
+        newest[row.stix_id] = row  # the owner's newest version is the newest row (only the owner adds some)
+    return {i: Held(r.producer_id, r.raw, frozenset(hashes[i])) for i, r in newest.items()}
+
+
+def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str]) -> int:
+    """Remove from every collection (feeds included) the versions of these ids that participants stored, when
+    the exchange takes an id over; the rows stay in the store for the audit. Returns memberships removed."""
+    if not stix_ids or not conn.execute(select(_objects.c.seq).where(
+            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.producer_id.is_not(None))
+            .limit(1), {"ids": list(stix_ids)}).first():
+        return 0
+    collections = list(conn.execute(select(Collection.__table__.c.id)).scalars())
+    return conn.execute(delete(_membership).where(  # by (collection_id, stix_id): the membership index
+        _membership.c.collection_id.in_(bindparam("cids", expanding=True)),
+        _membership.c.stix_id.in_(bindparam("ids", expanding=True)), _membership.c.producer_id.is_not(None)),
+        {"cids": collections, "ids": list(stix_ids)}).rowcount
 
 
 def stored_hashes(conn: Connection, stix_ids: Sequence[str],
@@ -217,7 +246,7 @@ def add_objects(
         version = cand.version
         if version is None:  # unversioned: its version is the first time this producer's copy arrived
             version = first_seen.get((cand.stix_id, producer_id), now)
-        owner = owners.get(cand.stix_id, producer_id)
+        owner = producer_id if producer_id is None else owners.get(cand.stix_id, producer_id)  # exchange wins
         if owner != producer_id and not cand.is_sco:
             slot, error = _foreign_repost(cand, version, by_key.get((cand.stix_id, version, owner)), in_collection)
             outcomes.append(StoreOutcome(version, error))
