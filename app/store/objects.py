@@ -235,6 +235,7 @@ def add_objects(
     first_seen = {(r.stix_id, r.producer_id): r.version for r in existing}
     owners = {r.stix_id: r.producer_id for r in sorted(existing, key=lambda r: r.seq)}
     owners |= {stix_id: producer for stix_id, producer in first_seen if producer == producer_id}
+    owners |= {stix_id: None for stix_id, producer in first_seen if producer is None}  # the exchange's ids are its own
     in_collection = _members(conn, collection_id, [r.seq for r in existing])
     outcomes: list[StoreOutcome] = []
     # Each slot is an object seq to add to the collection, None for none, or -1-i for new_rows[i].
