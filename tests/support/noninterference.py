@@ -74,7 +74,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
 _NEXT = re.compile(r'"next":"([^"]*)"')
 _HEX = re.compile(r"[0-9a-f]{12,}")
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"(?<![0-9a-f])\d+(?![0-9a-f])")
 
 
 # ------------------------------------------------------------------ deterministic attacker-side ids
@@ -441,8 +441,8 @@ class Normaliser:
         readable = _readable(token)
         if readable is None:
             return symbol
-        readable = _HEX.sub(lambda m: self.hexes(m.group(0)), readable)
         readable = _NUMBER.sub(lambda m: self.ranks.get(int(m.group(0)), m.group(0)), readable)
+        readable = _HEX.sub(lambda m: self.hexes(m.group(0)), readable)
         return f"{symbol}<{readable}>"
 
 
