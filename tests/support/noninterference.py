@@ -449,10 +449,17 @@ class Normaliser:
 # ------------------------------------------------------------------ lockstep comparison
 
 
-def _show(entry: tuple[str, int, list[tuple[str, str]], str]) -> str:
+def _show(entry: tuple[str, int, list[tuple[str, str]], str], start: int) -> str:
+    """Status, headers, and the body from a little before ``start`` (where the two bodies part)."""
     _, status, headers, body = entry
     shown = "\n    ".join(f"{k}: {v}" for k, v in headers)
-    return f"  status {status}\n  headers:\n    {shown}\n  body: {body[:2500]}"
+    begin = max(0, start - 300)
+    return (f"  status {status}\n  headers:\n    {shown}\n  body{f' (from character {begin})' if begin else ''}: "
+            f"{body[begin:begin + 2500]}")
+
+
+def _parting(x: str, y: str) -> int:
+    return next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y)))
 
 
 def run_session(a: World, b: World, steps: list[Step]) -> tuple[list[Any], list[Any]]:
@@ -480,10 +487,12 @@ def assert_noninterference(a: World, b: World, steps: list[Step]) -> None:
     if first >= min(len(normal_a), len(normal_b)):
         raise AssertionError(f"the worlds answered a different number of pages: {len(normal_a)} vs {len(normal_b)}")
     others = "\n".join(f"  - {normal_a[i][0]}" for i in diff[1:15])
+    start = _parting(normal_a[first][3], normal_b[first][3])
     raise AssertionError(
         f"{len(diff)} of {len(normal_a)} answers differ between the world without the victim's hidden objects "
         f"(A) and the world with them (B).\nFirst differing request:\n  {normal_a[first][0]}\n"
-        f"A (hidden objects absent):\n{_show(normal_a[first])}\nB (hidden objects present):\n{_show(normal_b[first])}"
+        f"A (hidden objects absent):\n{_show(normal_a[first], start)}\n"
+        f"B (hidden objects present):\n{_show(normal_b[first], start)}"
         + (f"\nOther differing requests:\n{others}" if others else ""))
 
 
