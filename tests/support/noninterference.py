@@ -397,7 +397,9 @@ class _Relabel:
 class Normaliser:
     def __init__(self, world: World, steps: Iterable[Step]) -> None:
         steps = list(steps)
-        self.names = {value: "${" + name + "}" for name, value in world.values().items()}
+        # Others' pseudonyms are not named: which participant is behind one is exactly what must not show.
+        self.names = {value: "${" + name + "}" for name, value in world.values().items()
+                      if not name.endswith(".pseudonym") or name.split(".")[0] in ATTACKERS}
         self.literal_times, self.literal_uuids = _literals(steps)
         self.literal_uuids |= WELL_KNOWN_UUIDS
         self.tokens, self.hexes, self.uuids, self.times = _Relabel("N"), _Relabel("H"), _Relabel("U"), _Relabel("T")
