@@ -88,7 +88,8 @@ class Upstream:
         red_to_other = indicator(object_marking_refs=[TLP_RED, to_other])
         green_to_other = indicator(object_marking_refs=[TLP_GREEN, to_other])
         seen_link = _relationship(malware["id"], clear["id"])
-        hidden_link = _relationship(malware["id"], amber_to_other["id"])
+        # marked like its endpoint: a relationship is shown by its own marking alone (docs/sharing.md)
+        hidden_link = _relationship(malware["id"], amber_to_other["id"], [TLP_AMBER, to_other])
         for batch in ([green, clear], [malware, amber_to_mirror, amber_to_other], [newer, red_to_other],
                       [green_to_other, seen_link, hidden_link], [indicator(tlp=TLP_GREEN), indicator(tlp=TLP_CLEAR)]):
             status = post(lab, self.intel, *batch)
@@ -109,11 +110,11 @@ class Upstream:
         self.database.drop()
 
 
-def _relationship(source: str, target: str) -> dict[str, Any]:
+def _relationship(source: str, target: str, markings: list[str] | None = None) -> dict[str, Any]:
     return {"type": "relationship", "spec_version": "2.1", "id": f"relationship--{uuid.uuid4()}",
             "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
             "relationship_type": "related-to", "source_ref": source, "target_ref": target,
-            "object_marking_refs": [TLP_GREEN]}
+            "object_marking_refs": markings or [TLP_GREEN]}
 
 
 @pytest.fixture(scope="module")

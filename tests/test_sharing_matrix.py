@@ -275,11 +275,11 @@ def _other_cases(people: dict[str, Participant], markings: dict[tuple[str, str],
     add(Case("versions green-amber-green", "matrix", [("lab-a", base), ("lab-a", v2), ("lab-a", v3)],
              {**everyone(0, 2), "lab-a": (0, 1, 2), "agency-1": (0, 1, 2), "agency-2": (0, 1, 2),
               "suspended": (0, 1, 2)}))
-    # A newer version under a far embargo is invisible to everyone, so (newest invisible → all invisible) is
-    # every version, until the embargo ends.
+    # A newer version under a far embargo does not exist for anyone until it ends: the versions before it are
+    # served as if it had never been posted (hiding them would tell every reader that an update is coming).
     base = sdo(marking=TLP_GREEN)
     v2 = {**base, "modified": "2026-01-02T00:00:00.000Z", "object_marking_refs": [TLP_GREEN, markings["none", "far"]]}
-    add(Case("versions embargoed update", "matrix", [("lab-a", base), ("lab-a", v2)], {}))
+    add(Case("versions embargoed update", "matrix", [("lab-a", base), ("lab-a", v2)], everyone(0)))
 
     # Relationships and sightings are shown by their own marking alone (noninterference): a hidden, embargoed or
     # absent endpoint changes nothing, or who sees them would reveal whether the endpoint exists. A producer

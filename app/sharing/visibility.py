@@ -8,8 +8,8 @@ in Python, and never served as a superuser.
 A version is visible when all of these hold:
 1. it has entered the collection (date_added ≤ now; embargoed versions enter when the embargo ends);
 2. its audience admits the reader (TLP, recipients, producer — see ``_audience_admits``);
-3. no later released version from the same producer refuses the reader (else tightening a marking in a new
-   version would leave the old ones readable); a version under embargo does not count until its release;
+3. the newest released version from the same producer admits the reader too (else tightening a marking in a
+   new version would leave the old ones readable); a version under embargo does not count until its release;
 4. in a public collection: it is TLP:CLEAR;
 5. for an observable held identically by several producers: no earlier visible copy was already served;
 6. for any other object held by several producers (each posted its own copy without seeing the others'): no
@@ -110,18 +110,23 @@ def _audience_admits(obj: Table, reader: Reader | None, now: Now) -> ColumnEleme
 
 
 def _object_visible(obj: Table, reader: Reader | None, now: Now) -> ColumnElement[bool]:
-    """Rules 2 and 3: this version admits the reader, and no later released version from the same producer
-    refuses it. A version still under embargo does not count yet: it does not exist for anyone until its release
-    (else an embargoed update would hide the versions before it, telling every reader an update is coming)."""
-    later = _objects.alias()
-    later_refuses = exists(select(later.c.seq).where(
-        later.c.stix_id == obj.c.stix_id,
-        later.c.producer_id.is_not_distinct_from(obj.c.producer_id),
-        later.c.version > obj.c.version,
-        _released(later, now),
-        not_(_audience_admits(later, reader, now)),
+    """Rules 2 and 3: this version admits the reader, and so does the producer's newest released version. A
+    version still under embargo does not count yet: it does not exist for anyone until its release (else an
+    embargoed update would hide the versions before it, telling every reader that an update is coming)."""
+    newest, newer = _objects.alias(), _objects.alias()
+    same_copy = and_(newest.c.stix_id == obj.c.stix_id, newest.c.producer_id.is_not_distinct_from(obj.c.producer_id))
+    newest_released_admits = exists(select(newest.c.seq).where(
+        same_copy,
+        _released(newest, now),
+        not_(exists(select(newer.c.seq).where(
+            newer.c.stix_id == newest.c.stix_id,
+            newer.c.producer_id.is_not_distinct_from(newest.c.producer_id),
+            newer.c.version > newest.c.version,
+            _released(newer, now),
+        ))),
+        _audience_admits(newest, reader, now),
     ))
-    return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, not_(later_refuses)))
+    return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_released_admits))
 
 
 def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alias) -> ColumnElement[bool]:
