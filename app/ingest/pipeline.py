@@ -23,6 +23,7 @@ from app.stix.ai import (
     unknown_atlas_findings,
 )
 from app.stix.checks import CheckedObject, ObjectRejected, check_object
+from app.stix.custom import custom_findings
 from app.stix.findings import Finding
 from app.stix.markings import (
     TLP_BY_ID,
@@ -130,7 +131,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
         except ObjectRejected as exc:
             entries[index].message = str(exc)
             continue
-        entries[index].warnings += findings
+        entries[index].warnings += findings + custom_findings(obj)  # custom content: a warning even when strict
         checked.append((index, item))
     markings = _AudienceMarkings([item for _, item in checked])
     with read_connection() as conn:
