@@ -100,7 +100,7 @@ def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool
         limit=_limit(params),
     )
     token = _single(params, "next")
-    if token is None:
+    if not token:  # MISP asks for its first page with an empty next=
         return sent
     names = [n for n in FILTER_FIELDS if n in params and (with_matches or n in _VERSIONS_ENDPOINT_FILTERS)]
     return resume(redeem(token, scope), sent, names, limit_sent="limit" in params)
