@@ -509,7 +509,6 @@ def test_unversioned_objects_use_created_or_arrival(lab: Participant, shared_col
     ({"match[spec_version]": "2.0"}, []),
     ({"match[spec_version]": "2.0,2.1"}, ["B", "A3", "S", "C2"]),
     ({"match[spec_version]": "2.1", "match[type]": "malware"}, ["B"]),
-    ({"match[unknown]": "whatever"}, ["B", "A3", "S", "C2"]),
 ])
 def test_match_filters(lab: Participant, corpus: str, params: dict[str, str], expected: list[str]) -> None:
     response = lab.client.get(f"collections/{corpus}/objects/", params=params)
@@ -521,6 +520,18 @@ def test_match_filters(lab: Participant, corpus: str, params: dict[str, str], ex
     manifest = lab.client.get(f"collections/{corpus}/manifest/", params=params).json()
     ids = [r["id"] for r in manifest.get("objects", []) if r["id"].split("--")[0] not in DEFINITION_TYPES]
     assert ids == [CORPUS[k]["id"] for k in expected]
+
+
+@pytest.mark.parametrize("endpoint", ["objects/", "manifest/", f"objects/{A}/", f"objects/{A}/versions/"])
+@pytest.mark.parametrize("params", [{"match[unknown]": "whatever"}, {"match[types]": "indicator"},
+                                    {"match[type]": "indicator", "match[created]": "2026-01-01T00:00:00Z"}])
+def test_unknown_match_filters_are_400_naming_the_supported_ones(lab: Participant, corpus: str, endpoint: str,
+                                                                  params: dict[str, str]) -> None:
+    """A misspelt filter used to be ignored, answering with the whole collection as if it had matched."""
+    body = error(lab.client.get(f"collections/{corpus}/{endpoint}", params=params), 400)
+    unknown = next(name for name in params if name != "match[type]")
+    assert unknown in body["description"]
+    assert body["details"]["supported"] == ["match[id]", "match[type]", "match[version]", "match[spec_version]"]
 
 
 # ------------------------------------------------------------------ added_after

@@ -22,6 +22,7 @@ def test_add_then_query_and_get(server: Server, corpus: Corpus, lab: Participant
     corpus.expect([i.id for i in indicators], types=["indicator"])
     one = source.get(objects[0]["id"])
     assert one is not None and one.id == objects[0]["id"] and one.pattern == objects[0]["pattern"]
-    hidden = next(i for i in corpus.hidden if i.startswith("indicator--"))
-    assert source.get(hidden) is None
     wire.assert_no_errors()
+    hidden = next(i for i in corpus.hidden if i.startswith("indicator--"))
+    assert source.get(hidden) is None  # a 404, exactly as for an id that does not exist
+    assert wire.seen[-1].status == 404

@@ -54,6 +54,7 @@ def test_fetch_indicators_twice(server: Server, corpus: Corpus, reader: Particip
     auth = _credentials(username, reader.secret, reader.key_id)
     title = next(c["title"] for c in reader.client.get("collections/").json()["collections"]
                  if c["id"] == corpus.collection_id)
+    grow(corpus, lab, outsider, size=30)  # over 100 indicators and relationships: several pages
     first_fetch = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ids, checkpoint = _fetch(auth, discovery_url(server), title, first_fetch, wire)
     corpus.expect(ids, types=TYPES)
