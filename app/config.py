@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         "Request header carrying the SHA-256 fingerprint of a client certificate verified by the TLS-terminating "
         "proxy in front of AISX (mutual TLS). Set it only when nothing but that proxy can reach AISX and the proxy "
         "overwrites the header on every request."))
+    api_key_header: str | None = Field("X-API-Key", description=(
+        "Request header that may carry an API key's secret alone, for TAXII clients that send a key in a header "
+        "of the user's choosing (Cortex XSOAR's '_header:NAME' username, OpenCTI's USE_APIKEY). Empty: only "
+        "Authorization (Bearer, Token, Basic) and client certificates authenticate."))
     db_pool_size: int = 10
     embargo_release_interval: float = Field(
         1.0, gt=0, le=60, description="Seconds between two runs of each worker's embargo release job: an embargoed "

@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from app.admin import schemas as admin
 from app.taxii import schemas as taxii
-from app.taxii.media import TAXII_MEDIA_TYPE
+from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
 
 Access = Literal["public", "anonymous", "participant", "operator"]
 _SCHEMA_MEDIA_TYPE = "application/schema+json"
@@ -132,7 +132,8 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     400: ("Bad Request", "Malformed request: a bad filter, `next`, parameter or body",
           "'limit' must be a positive integer, not '0'."),
     401: ("Unauthorized", "Missing, invalid or revoked credentials (WWW-Authenticate says how to authenticate)",
-          "Authentication required: send an API key as Bearer or Basic."),
+          "Authentication required: send an API key as Authorization: Bearer <secret>, Token <secret> or Basic "
+          "<key id>:<secret>."),
     403: ("Forbidden", "Authenticated, but not allowed", "You may read this collection but not add objects to it."),
     404: ("Not Found", "No such resource, or it is not visible to you",
           "No such collection, or you have no access to it."),
@@ -142,17 +143,18 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     413: ("Payload Too Large", "The body is over the API root's max_content_length, or has too many objects",
           "The envelope has 20000 objects; at most 10000 are accepted per request."),
     414: ("URI Too Long", "The query string is too long", "The query string is longer than 8192 bytes."),
-    415: ("Unsupported Media Type", f"Content-Type is not {TAXII_MEDIA_TYPE}",
-          f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, not application/json."),
+    415: ("Unsupported Media Type", f"Content-Type is neither {TAXII_MEDIA_TYPE} nor {STIX_MEDIA_TYPE}",
+          f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, or a STIX bundle as {STIX_MEDIA_TYPE}, not "
+          "application/json."),
     422: ("Unprocessable Content", "Well-formed but refused as a whole (nothing was stored)",
-          "This is a STIX bundle; TAXII 2.1 takes an envelope."),
+          "Every object must be a JSON object with a string 'id'; nothing was stored."),
     429: ("Too Many Requests", "Rate limited: the key is over its rate, or this address failed authentication too "
           "often (Retry-After says when to retry)", "This API key is over its request rate limit."),
     500: ("Internal Server Error", "The server failed; the error is logged (never a stack trace)",
           "The server failed to process this request; it has been logged."),
 }
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"description": "The accepted schemes: Bearer and Basic.",
+    401: {"WWW-Authenticate": {"description": "The accepted schemes: Bearer, Token and Basic.",
                                "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
 }
@@ -200,12 +202,13 @@ _DESCRIPTION = f"""{{summary}}
 
 **TAXII.** Requests under `/taxii2/` are TAXII 2.1: answers (errors included) are
 `{TAXII_MEDIA_TYPE}`; send that media type (or nothing, or `*/*`) in `Accept`, and POST envelopes
-with it as `Content-Type`. Lists are paged: while an answer says `"more": true`, repeat the request with the
-same filters and its `next`.
+with it as `Content-Type` (or a STIX bundle as `{STIX_MEDIA_TYPE}`). Lists are paged: while an answer
+says `"more": true`, repeat the request with its `next`.
 
-**Authentication.** An API key, as `Authorization: Bearer <secret>` or as Basic with the key id as user name
-and the secret as password. Public collections can be read without credentials. `/admin/` is for operator
-keys, except minting audience markings.
+**Authentication.** An API key, as `Authorization: Bearer <secret>`, `Authorization: Token <secret>`, as Basic
+with the key id as user name and the secret as password (scheme names in any case), or its secret alone in the
+API-key header (`X-API-Key` unless the operator set `AISX_API_KEY_HEADER`). Public collections can be read
+without credentials. `/admin/` is for operator keys, except minting audience markings.
 
 **Errors.** Every error, on every path, is a TAXII error resource (`ErrorResource`) sent as
 `{TAXII_MEDIA_TYPE}`, with `http_status` equal to the response status.

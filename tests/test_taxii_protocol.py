@@ -509,7 +509,6 @@ def test_unversioned_objects_use_created_or_arrival(lab: Participant, shared_col
     ({"match[spec_version]": "2.0"}, []),
     ({"match[spec_version]": "2.0,2.1"}, ["B", "A3", "S", "C2"]),
     ({"match[spec_version]": "2.1", "match[type]": "malware"}, ["B"]),
-    ({"match[unknown]": "whatever"}, ["B", "A3", "S", "C2"]),
 ])
 def test_match_filters(lab: Participant, corpus: str, params: dict[str, str], expected: list[str]) -> None:
     response = lab.client.get(f"collections/{corpus}/objects/", params=params)
@@ -521,6 +520,18 @@ def test_match_filters(lab: Participant, corpus: str, params: dict[str, str], ex
     manifest = lab.client.get(f"collections/{corpus}/manifest/", params=params).json()
     ids = [r["id"] for r in manifest.get("objects", []) if r["id"].split("--")[0] not in DEFINITION_TYPES]
     assert ids == [CORPUS[k]["id"] for k in expected]
+
+
+@pytest.mark.parametrize("endpoint", ["objects/", "manifest/", f"objects/{A}/", f"objects/{A}/versions/"])
+@pytest.mark.parametrize("params", [{"match[unknown]": "whatever"}, {"match[types]": "indicator"},
+                                    {"match[type]": "indicator", "match[created]": "2026-01-01T00:00:00Z"}])
+def test_unknown_match_filters_are_400_naming_the_supported_ones(lab: Participant, corpus: str, endpoint: str,
+                                                                  params: dict[str, str]) -> None:
+    """A misspelt filter used to be ignored, answering with the whole collection as if it had matched."""
+    body = error(lab.client.get(f"collections/{corpus}/{endpoint}", params=params), 400)
+    unknown = next(name for name in params if name != "match[type]")
+    assert unknown in body["description"]
+    assert body["details"]["supported"] == ["match[id]", "match[type]", "match[version]", "match[spec_version]"]
 
 
 # ------------------------------------------------------------------ added_after
@@ -616,8 +627,11 @@ def test_next_is_bound_to_its_query(lab: Participant, corpus: str) -> None:
         error(lab.client.get(path, params={**params, "next": token}), 400)
     error(lab.client.get(f"collections/{corpus}/manifest/", params={"match[version]": "all", "next": token}), 400)
     error(lab.client.get(f"collections/{corpus}/objects/{A}/", params={"match[version]": "all", "next": token}), 400)
-    for garbage in ("garbage", "", token[:-2], token + "AA", "MS4xLjEuMA"):
+    for garbage in ("garbage", token[:-2], token + "AA", "MS4xLjEuMA"):
         error(lab.client.get(path, params={"match[version]": "all", "next": garbage}), 400)
+    # an empty next is a first page: MISP's browser asks for its first page as objects/?limit=50&next=
+    first = lab.client.get(path, params={"match[version]": "all", "limit": "1", "next": ""})
+    assert first.content == lab.client.get(path, params={"match[version]": "all", "limit": "1"}).content
 
 
 def test_next_is_bound_to_its_caller(lab: Participant, other: Participant, shared_collection: str) -> None:
@@ -864,14 +878,22 @@ GOOD = orjson.dumps(envelope(indicator()))
     (b'{"objects": []}', TAXII, 400),
     (b"{}", TAXII, 400),
     (b'{"objects": {"id": "indicator--x"}}', TAXII, 400),
-    (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator()]}), TAXII, 422),
+    (orjson.dumps({"type": "bundle", "id": "bundle--1", "objects": [indicator()]}), TAXII, 422),
+    (orjson.dumps({"type": "bundle", "objects": [indicator()]}), TAXII, 422),
+    (orjson.dumps({"type": "bundel", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator()]}), TAXII, 422),
+    (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "spec_version": "2.0",
+                   "objects": [indicator()]}), STIX, 422),
+    (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": []}), STIX, 400),
+    (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [{"type": "indicator"}]}), STIX,
+     422),
+    (orjson.dumps(indicator()), TAXII, 422),
     (orjson.dumps(envelope(indicator(), _without(indicator(), "id"))), TAXII, 422),
     (orjson.dumps(envelope(indicator(), "indicator--not-an-object")), TAXII, 422),
     (orjson.dumps(envelope({**indicator(), "id": 42})), TAXII, 422),
     (GOOD, "application/json", 415),
     (GOOD, "text/plain", 415),
     (GOOD, None, 415),
-    (GOOD, STIX, 415),
+    (GOOD, "application/stix+json;version=2.0", 415),
     (GOOD, "application/taxii+json;version=2.0", 415),
     (GOOD, f"{TAXII}, application/json", 415),
 ])

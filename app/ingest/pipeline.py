@@ -25,6 +25,7 @@ from app.stix.ai import (
     unknown_atlas_findings,
 )
 from app.stix.checks import CheckedObject, ObjectRejected, check_object
+from app.stix.custom import custom_findings
 from app.stix.findings import Finding
 from app.stix.markings import (
     TLP_BY_ID,
@@ -151,7 +152,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
         except RecursionError:  # last resort: the checks bound nesting, but one object must never sink the rest
             entries[index].message = "the object nests too deeply to be checked; flatten it"
             continue
-        entries[index].warnings += findings
+        entries[index].warnings += findings + custom_findings(obj)  # custom content: a warning even when strict
         checked.append((index, item))
     markings = _AudienceMarkings([item for _, item in checked], poster)
     with read_connection() as conn:

@@ -1,5 +1,10 @@
-"""Who is calling: an API key (Bearer secret, or Basic with key id and secret) resolved to a participant
-on every request, so a revoked key or a suspended participant is refused at once by every worker."""
+"""Who is calling: an API key resolved to a participant on every request, so a revoked key or a suspended
+participant is refused at once by every worker.
+
+The key travels the way the caller's TAXII client can send it: ``Authorization: Bearer <secret>``,
+``Authorization: Token <secret>`` (taxii2-client's ``TokenAuth``, used by Cortex XSOAR and the OpenCTI connector),
+``Authorization: Basic`` with key id and secret, scheme names in any case (MISP sends ``basic``), or the secret
+alone in the header named by ``AISX_API_KEY_HEADER`` (XSOAR's ``_header:NAME``, OpenCTI's USE_APIKEY)."""
 
 import base64
 import binascii
@@ -49,11 +54,14 @@ class Caller:
 _KEY_ID = re.compile(r"^aisx_k_[0-9a-f]{16}\Z")  # anything else cannot be a key id: refused before any query
 
 
+_SECRET_SCHEMES = frozenset({"bearer", "token"})  # the secret alone follows the scheme name
+
+
 def _credentials(header: str) -> tuple[str | None, str]:
     """(key id or None, secret) from an Authorization header."""
     scheme, _, value = header.strip().partition(" ")
     value = value.strip()
-    if scheme.lower() == "bearer" and value:
+    if scheme.lower() in _SECRET_SCHEMES and value:
         return None, value
     if scheme.lower() == "basic" and value:
         try:
@@ -63,13 +71,17 @@ def _credentials(header: str) -> tuple[str | None, str]:
         if sep and _KEY_ID.match(key_id) and secret:
             return key_id, secret
         raise unauthorized("Basic credentials must be '<key id>:<secret>', the key id like aisx_k_0123456789abcdef.")
-    raise unauthorized("Unsupported Authorization scheme: use Bearer <secret> or Basic <key id>:<secret>.")
+    raise unauthorized("Unsupported Authorization scheme: use Bearer <secret>, Token <secret> or "
+                       "Basic <key id>:<secret>.")
 
 
-def resolve_caller(header: str | None, address: str = "-", certificate: str | None = None) -> Caller | None:
-    """The caller named by an Authorization header (or, without one, by a client certificate fingerprint that
-    the TLS proxy passed on); None when there is neither; 401 when it is invalid; 429 when its key is over its
-    rate limit or ``address`` has failed authentication too often."""
+def resolve_caller(header: str | None, address: str = "-", certificate: str | None = None,
+                   api_key: str | None = None) -> Caller | None:
+    """The caller named by an Authorization header, else by the secret in the API-key header, else by a client
+    certificate fingerprint that the TLS proxy passed on; None when there is none of them; 401 when it is
+    invalid; 429 when its key is over its rate limit or ``address`` has failed authentication too often."""
+    if not header and api_key:
+        header = f"Bearer {api_key}"
     if not header and not certificate:
         return None
     blocked = limiter().address_blocked(address)
@@ -125,9 +137,11 @@ def limiter() -> Limiter:
 
 def optional_caller(request: Request) -> Caller | None:
     """Route dependency: the authenticated caller, or None for an anonymous request."""
-    cert_header = get_settings().client_cert_header
+    settings = get_settings()
+    cert_header, key_header = settings.client_cert_header, settings.api_key_header
     return resolve_caller(request.headers.get("authorization"), request.client.host if request.client else "-",
-                          request.headers.get(cert_header) if cert_header else None)
+                          request.headers.get(cert_header) if cert_header else None,
+                          request.headers.get(key_header) if key_header else None)
 
 
 def require_caller(request: Request) -> Caller:

@@ -15,7 +15,7 @@ from typing import Any
 from jsonschema import ValidationError
 
 from app.published import schema_path
-from app.stix.findings import Finding
+from app.stix.findings import Finding, article
 from app.stix.schemacache import Test, Validator, compile_schema
 
 AI_THREAT_EXTENSION_ID = "extension-definition--58ec9352-2bc3-4b8f-902a-30818e066d96"
@@ -155,11 +155,7 @@ def _owner(path: str, obj: dict[str, Any]) -> str:
         return "the AI Threat Context extension"
     if AI_OBSERVABLES_EXTENSION_ID in path:
         return "the AI model-file extension" if obj.get("type") == "file" else "the AI Observables extension"
-    return _a(str(obj.get("type")))
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+    return article(str(obj.get("type")))
 
 
 def _join(prefix: str, name: str) -> str:
@@ -200,7 +196,7 @@ def _explain(error: ValidationError, obj: dict[str, Any], extension_id: str) -> 
             yield Finding(_join(path, prop), "exclusive",
                           "must be absent when value_disclosure is 'withheld' (share the hashes only)")
     elif keyword == "enum" and parts == ["type"]:
-        yield Finding(f"extensions.{extension_id}", "applies-to", f"cannot be used on {_a(str(value))} object; "
+        yield Finding(f"extensions.{extension_id}", "applies-to", f"cannot be used on {article(str(value))} object; "
                       f"{_owner(extension_id, obj)} applies to: {', '.join(expected)}")
     elif keyword == "enum":
         yield Finding(path, "vocabulary", f"must be one of {', '.join(expected)}, not {value!r}")

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from app.config import get_settings
+from app.stix.findings import article
 from app.stix.timestamps import TimestampError, parse_timestamp
 
 # STIX 2.1 §6: cyber-observable objects carry no created/modified and are not versioned.
@@ -48,7 +49,7 @@ class CheckedObject:
 def _timestamp(obj: dict[str, Any], prop: str) -> int:
     value = obj.get(prop)
     if value is None:
-        raise ObjectRejected(f"'{prop}' is required on a {obj['type']} object")
+        raise ObjectRejected(f"'{prop}' is required on {article(obj['type'])} object")
     try:
         return parse_timestamp(value, require_utc=True)
     except TimestampError as exc:

@@ -11,3 +11,14 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+
+_YOU_SOUND = ("user", "url", "uri", "uni", "use", "uuid")  # a u spoken "you" takes "a"
+
+
+def article(word: str) -> str:
+    """``word`` with its indefinite article as it is read aloud: an indicator, a user-account, an x509-certificate
+    (STIX type names are the words messages name most)."""
+    lower = word.lower()
+    vowel_sound = (lower[:1] in ("a", "e", "i", "o", "u", "x")) and not lower.startswith(_YOU_SOUND)
+    return f"{'an' if vowel_sound else 'a'} {word}"

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from app.stix.findings import Finding
+from app.stix.findings import Finding, article
 from app.stix.patterns import pattern_error
 from app.stix.timestamps import TimestampError, parse_timestamp
 
@@ -124,7 +124,7 @@ def _ref(*types: str) -> Check:
         if any(t in _EXCLUDED and target not in _EXCLUDED[t] for t in types):
             return
         wanted = " or ".join(types)
-        out.append(Finding(path, "ref-type", f"must reference {wanted}, not a {target}"))
+        out.append(Finding(path, "ref-type", f"must reference {wanted}, not {article(target)}"))
     return check
 
 
@@ -330,10 +330,8 @@ def _structural_rules(obj: dict[str, Any], stix_type: str, out: list[Finding]) -
             "definition_type" in obj and "definition" in obj):
         out.append(Finding("", "required", "a marking-definition needs extensions, or definition_type and "
                                            "definition"))
-    if stix_type == "extension-definition":
-        for prop in ("created_by_ref", "modified"):
-            if prop not in obj:
-                out.append(Finding(prop, "required", "is required on an extension-definition"))
+    if stix_type == "extension-definition" and "modified" not in obj:  # created_by_ref: in its required list
+        out.append(Finding("modified", "required", "is required on an extension-definition"))
 
 
 def _location_rules(obj: dict[str, Any], out: list[Finding]) -> None:
@@ -379,7 +377,7 @@ def validate(obj: dict[str, Any]) -> list[Finding]:
     required, checks = _TYPES.get(stix_type, ((), {}))
     for prop in required:
         if prop not in obj:
-            findings.append(Finding(prop, "required", f"is required on a {stix_type}"))
+            findings.append(Finding(prop, "required", f"is required on {article(stix_type)}"))
     for prop, value in obj.items():
         check = checks.get(prop) or _COMMON.get(prop)
         if check is not None:

@@ -1,5 +1,6 @@
 """Reading a POSTed envelope: size limit first (without buffering more than allowed), then shape."""
 
+import re
 from typing import Any
 
 import orjson
@@ -8,6 +9,8 @@ from fastapi import Request
 from app.config import get_settings
 from app.taxii.errors import TaxiiError
 from app.taxii.filters import bounded_int
+
+_BUNDLE_ID = re.compile(r"^bundle--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 async def read_body(request: Request, max_length: int) -> bytes:
@@ -35,16 +38,16 @@ def _too_large(max_length: int) -> TaxiiError:
 
 
 def parse_envelope(body: bytes) -> list[dict[str, Any]]:
-    """The objects of a TAXII 2.1 envelope; 400/422 for anything that is not one."""
+    """The objects of a TAXII 2.1 envelope, or of a STIX 2.1 bundle (what Splunk's CTIS app, OpenCTI's
+    taxii-post stream and the stix2 library POST); 400/422 for anything that is neither."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise TaxiiError(400, f"The body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise TaxiiError(400, 'The body must be a TAXII envelope: a JSON object {"objects": [...]}.')
-    if data.get("type") == "bundle":
-        raise TaxiiError(422, "This is a STIX bundle; TAXII 2.1 takes an envelope. Send "
-                         '{"objects": [...]} with the bundle\'s objects list.')
+    if "type" in data:
+        _check_bundle(data)
     objects = data.get("objects")
     if not isinstance(objects, list) or not objects:
         raise TaxiiError(400, "The envelope must have an 'objects' list with at least one object.")
@@ -57,3 +60,15 @@ def parse_envelope(body: bytes) -> list[dict[str, Any]]:
         raise TaxiiError(422, "Every object must be a JSON object with a string 'id'; nothing was stored.",
                          details={"objects_without_id": unnamed[:100]})
     return objects
+
+
+def _check_bundle(data: dict[str, Any]) -> None:
+    """A body with a ``type`` must be a STIX 2.1 bundle (STIX 2.1 §8): its objects are taken as an envelope's."""
+    if data["type"] != "bundle":
+        raise TaxiiError(422, f"The body has type {data['type']!r}: POST a TAXII envelope "
+                         '{"objects": [...]} or a STIX bundle (type "bundle"), not a single object.')
+    if not isinstance(data.get("id"), str) or not _BUNDLE_ID.match(data["id"]):
+        raise TaxiiError(422, f"A STIX bundle's id must be 'bundle--<UUID>' (lower-case hex), not {data.get('id')!r}.")
+    if data.get("spec_version", "2.1") != "2.1":
+        raise TaxiiError(422, f"This exchange takes STIX 2.1; the bundle says spec_version "
+                         f"{data['spec_version']!r}.")

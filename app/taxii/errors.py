@@ -28,7 +28,7 @@ _TITLES = {
     503: "Service Unavailable",
 }
 
-WWW_AUTHENTICATE = 'Bearer realm="aisx", Basic realm="aisx", charset="UTF-8"'
+WWW_AUTHENTICATE = 'Bearer realm="aisx", Token realm="aisx", Basic realm="aisx", charset="UTF-8"'
 
 
 class TaxiiError(Exception):
@@ -51,7 +51,8 @@ class TaxiiError(Exception):
         self.headers = headers or {}
 
 
-def unauthorized(description: str = "Authentication required: send an API key as Bearer or Basic.") -> TaxiiError:
+def unauthorized(description: str = "Authentication required: send an API key as Authorization: Bearer <secret>, "
+                                   "Token <secret> or Basic <key id>:<secret>.") -> TaxiiError:
     return TaxiiError(401, description, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 

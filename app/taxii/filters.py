@@ -11,6 +11,17 @@ from app.taxii.errors import TaxiiError
 
 _VERSION_WORDS = {"first", "last", "all"}
 _VERSIONS_ENDPOINT_FILTERS = {"added_after", "match[spec_version]"}
+_MATCHES = ("match[id]", "match[type]", "match[version]", "match[spec_version]")
+
+
+def _refuse_unknown_matches(params: QueryParams) -> None:
+    """400 for a match[...] this server does not implement (TAXII 2.1 §3.4.1 lets a server ignore it, but then
+    a typo such as match[types] silently returns the whole collection, which a subscriber takes as the answer)."""
+    unknown = sorted({name for name in params if name.startswith("match[") and name not in _MATCHES})
+    if unknown:
+        raise TaxiiError(400, f"Unsupported filter {', '.join(unknown)}: this server supports "
+                              f"{', '.join(_MATCHES[:-1])} and {_MATCHES[-1]}.",
+                         details={"unsupported": unknown[:10], "supported": list(_MATCHES)})
 
 
 def _single(params: QueryParams, name: str) -> str | None:
@@ -88,6 +99,7 @@ def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool
     """The filters of Get Objects / Manifest / Get an Object / Versions. ``with_matches`` is False for the
     versions endpoint, which takes only added_after, limit, next and match[spec_version]. With ``next``, the
     query it carries (see ``app.taxii.cursor``), which must have been issued for ``scope``."""
+    _refuse_unknown_matches(params)
     sent = ObjectFilter(
         added_after=_added_after(params),
         ids=_values(params, "match[id]") if with_matches else (),
@@ -97,7 +109,7 @@ def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool
         limit=_limit(params),
     )
     token = _single(params, "next")
-    if token is None:
+    if not token:  # MISP asks for its first page with an empty next=
         return sent
     names = [n for n in FILTER_FIELDS if n in params and (with_matches or n in _VERSIONS_ENDPOINT_FILTERS)]
     return resume(redeem(token, scope), sent, names, limit_sent="limit" in params)
@@ -105,4 +117,5 @@ def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool
 
 def parse_version_only(params: QueryParams) -> VersionFilter:
     """match[version] for DELETE, where no other filter applies."""
+    _refuse_unknown_matches(params)
     return _versions(params)

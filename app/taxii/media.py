@@ -5,6 +5,7 @@ from starlette.responses import Response
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 _TAXII = "application/taxii+json"
+_STIX = "application/stix+json"
 
 
 def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
@@ -21,9 +22,9 @@ def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
     return ranges
 
 
-def _is_taxii_21(media: str, params: dict[str, str]) -> bool:
-    """application/taxii+json with version 2.1 or no version (served as the newest, 2.1)."""
-    return media == _TAXII and params.get("version", "2.1") == "2.1"
+def _is_21(media: str, params: dict[str, str], *, base: str = _TAXII) -> bool:
+    """``base`` with version 2.1 or no version (taken as the newest, 2.1)."""
+    return media == base and params.get("version", "2.1") == "2.1"
 
 
 def accepts_taxii(header: str | None) -> bool:
@@ -37,14 +38,16 @@ def accepts_taxii(header: str | None) -> bool:
             quality = 1.0
         if quality <= 0:
             continue
-        if media in ("*/*", "application/*") or _is_taxii_21(media, params):
+        if media in ("*/*", "application/*") or _is_21(media, params):
             return True
     return False
 
 
-def is_taxii_content(header: str | None) -> bool:
+def is_postable_content(header: str | None) -> bool:
+    """True for a TAXII 2.1 envelope's media type, and for STIX 2.1's, which Splunk's CTIS app, OpenCTI's
+    taxii-post stream and the stix2 library send with a bundle; spaces around ';' and '=' are tolerated."""
     ranges = _media_ranges(header or "")
-    return len(ranges) == 1 and _is_taxii_21(*ranges[0])
+    return len(ranges) == 1 and any(_is_21(*ranges[0], base=base) for base in (_TAXII, _STIX))
 
 
 class TaxiiResponse(Response):

@@ -26,7 +26,7 @@ from app.taxii.cursor import binding, issue
 from app.taxii.envelope import parse_envelope, read_body
 from app.taxii.errors import TaxiiError, unauthorized
 from app.taxii.filters import parse_object_filter, parse_version_only
-from app.taxii.media import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content
+from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, accepts_taxii, is_postable_content
 
 
 def require_taxii_accept(request: Request) -> None:
@@ -161,8 +161,9 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
 
     collection, max_length = await run_in_threadpool(authorise)
     content_type = request.headers.get("content-type")
-    if not is_taxii_content(content_type):
-        raise TaxiiError(415, f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, not {content_type or 'nothing'}.")
+    if not is_postable_content(content_type):
+        raise TaxiiError(415, f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, or a STIX bundle as {STIX_MEDIA_TYPE}, "
+                              f"not {content_type or 'nothing'}.")
     objects = parse_envelope(await read_body(request, max_length))
     assert caller is not None
     poster = Poster(caller.participant_id, caller.identity_id, caller.pseudonym_identity_id)

@@ -1,0 +1,51 @@
+"""Custom content is accepted (STIX 2.1 §11.1-11.2 allow it) but named in the status, in strict and lenient
+collections alike: a property without the x_ prefix that STIX does not define (often a typo such as
+indicator_type), and a custom object type. Before, both passed silently."""
+
+import uuid
+
+import pytest
+
+from app.stix.custom import custom_findings
+from app.stix.findings import article
+from tests.sharing_helpers import collection
+from tests.support.server import Participant, Server
+from tests.support.stix import TLP_GREEN, envelope, indicator, ts
+
+
+@pytest.fixture(scope="module", params=["strict", "lenient"])
+def target(request: pytest.FixtureRequest, server: Server, shared_collection: str) -> str:
+    if request.param == "strict":
+        return shared_collection
+    return collection(server, f"lenient-{uuid.uuid4().hex[:8]}", "--lenient")
+
+
+def _status(lab: Participant, cid: str, *objects: dict) -> dict:
+    response = lab.client.post(f"collections/{cid}/objects/", json=envelope(*objects),
+                               headers={"Content-Type": "application/taxii+json;version=2.1"})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_custom_properties_and_types_are_named(lab: Participant, target: str) -> None:
+    typo = indicator(indicator_type=["malicious-activity"], x_lab_score=7)
+    custom = {"type": "x-lab-note", "spec_version": "2.1", "id": f"x-lab-note--{uuid.uuid4()}", "created": ts(),
+              "modified": ts(), "object_marking_refs": [TLP_GREEN], "text": "hello"}
+    clean = indicator()
+    status = _status(lab, target, typo, custom, clean)
+    assert (status["success_count"], status["failure_count"]) == (3, 0)
+    messages = {s["id"]: s.get("message") for s in status["successes"]}
+    assert messages[typo["id"]] == ("accepted with warnings: indicator_type: is not a STIX 2.1 property of an "
+                                    "indicator (did you mean indicator_types?); custom property names should "
+                                    "start with x_")
+    assert "'x-lab-note' is a custom object type" in messages[custom["id"]]
+    assert messages[clean["id"]] is None
+
+
+def test_article_and_findings() -> None:
+    assert [article(w) for w in ("indicator", "user-account", "x509-certificate", "malware", "url")] == [
+        "an indicator", "a user-account", "an x509-certificate", "a malware", "a url"]
+    assert custom_findings(indicator(x_anything=1)) == []
+    extension = {"extension-definition--" + str(uuid.uuid4()): {"extension_type": "toplevel-property-extension"}}
+    assert custom_findings(indicator(score=1, extensions=extension)) == []
+    assert [f.path for f in custom_findings({"type": "ipv4-addr", "value": "1.2.3.4", "vlaue": "x"})] == ["vlaue"]
