@@ -189,7 +189,8 @@ _PARAMETERS: dict[str, tuple[str, str | int]] = {
     "status_id": ("The `id` of the status resource add_objects answered with.", taxii.STATUS_ID_EXAMPLE),
     "slug": ("The participant's slug.", "lab-a"),
     "key_id": ("The key id (not the secret).", "aisx_k_68071ca4a885c8cf"),
-    "identity_id": ("A STIX identity id attached to the participant.", "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
+    "identity_id": ("A STIX identity id attached to the participant.",
+                    "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
     "name": ("A schema file name, as listed in the extension-definitions.", "ai-threat-context.schema.json"),
     "since": ("Only events at or after this RFC 3339 timestamp.", "2026-11-26T00:00:00Z"),
     "participant": ("Only events by this participant (slug).", "lab-a"),
@@ -239,7 +240,8 @@ def _model_schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         *(op.response for op in OPERATIONS.values() if op.response is not None),
         taxii.AddObjectsEnvelope, taxii.ErrorResource,
-        admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity,  # read by the admin routes themselves
+        # read by the admin routes themselves
+        admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity,
     ]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")

@@ -84,7 +84,8 @@ class ParticipantView(ContractModel):
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "slug": "lab-a", "id": 3, "name": "Frontier Lab A", "kind": "lab", "groups": ["frontier-labs"],
         "sectors": ["technology"], "identity_id": _IDENTITY, "pseudonym_identity_id": _PSEUDONYM,
-        "claimed_identity_ids": [_CLAIMED], "suspended": False, "keys": [{"key_id": "aisx_k_68071ca4a885c8cf", "label": "ci", "revoked": False}]}
+        "claimed_identity_ids": [_CLAIMED], "suspended": False,
+        "keys": [{"key_id": "aisx_k_68071ca4a885c8cf", "label": "ci", "revoked": False}]}
     slug: str
     id: int
     name: str

@@ -133,6 +133,13 @@ class _Entry:
 def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, Any]],
            key_id: str | None = None) -> StatusRow:
     """Ingest ``objects`` (each a dict with a string id) into ``collection`` as ``poster``."""
+    return submit_positions(collection, poster, objects, key_id)[0]
+
+
+def submit_positions(collection: CollectionRow, poster: Poster, objects: list[dict[str, Any]],
+                     key_id: str | None = None) -> tuple[StatusRow, list[tuple[int, str]]]:
+    """``submit``, also answering the position in ``objects`` and the message of each rejected one (the status
+    names objects by id, which several versions share)."""
     request_timestamp = now_us()
     entries = [_Entry(obj["id"], _claimed_version(obj)) for obj in objects]
     checked: list[tuple[int, CheckedObject]] = []
@@ -201,7 +208,7 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
                collection_id=collection.id, object_count=status.success_count,
                detail={"status_id": status.id, "failures": status.failure_count})
     note_rows_written(status.success_count)
-    return status
+    return status, [(i, e.message or "rejected") for i, e in enumerate(entries) if not e.ok]
 
 
 def _preflight(item: CheckedObject, collection: CollectionRow, poster: Poster, markings: _AudienceMarkings,

@@ -174,8 +174,9 @@ def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str], keep:
     stored, when the exchange or a participant claiming them takes the ids over; the rows stay in the store for
     the audit. Returns memberships removed."""
     others = _objects.c.producer_id.is_not(None) if keep is None else _objects.c.producer_id != keep
+    ids = {"ids": list(stix_ids)}
     if not stix_ids or not conn.execute(select(_objects.c.seq).where(
-            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), {"ids": list(stix_ids)}).first():
+            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), ids).first():
         return 0
     members = _membership.c.producer_id.is_not(None) if keep is None else _membership.c.producer_id != keep
     collections = list(conn.execute(select(Collection.__table__.c.id)).scalars())
