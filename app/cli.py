@@ -37,7 +37,7 @@ feed_app = typer.Typer(help="Feeds: selector-defined collections, optionally mir
                        no_args_is_help=True)
 app.add_typer(feed_app, name="feed")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no wrapping: file:position lines stay one line each
 
 
 @app.callback()
@@ -367,7 +367,7 @@ def grant_command(
 
 _TLP_LEVELS = {"clear": Tlp.CLEAR, "green": Tlp.GREEN, "amber": Tlp.AMBER, "amber+strict": Tlp.AMBER_STRICT,
                "red": Tlp.RED}
-_LISTED = 20  # failures printed (and, with --json, listed) before "and N more"
+_PRINTED, _LISTED = 20, 1000  # failures printed (listed with --json) before "and N more"
 
 
 @app.command(epilog="Exit status: 0 every object accepted; 1 some objects rejected (each listed as FILE:POSITION "
@@ -473,11 +473,11 @@ def _marked(obj: dict[str, Any], level: Tlp | None) -> dict[str, Any]:
 
 
 def _report(tally: _Tally, where: str, as_json: bool) -> None:
-    more = tally.rejected - len(tally.failures)
     summary = {"accepted": tally.accepted, "rejected": tally.rejected, "failures": tally.failures,
-               "more_failures": more}
+               "more_failures": tally.rejected - len(tally.failures)}
     lines = [f"{tally.accepted} accepted, {tally.rejected} rejected into {where}"]
-    lines += [f"  {f['file']}:{f['index']} {f['id'] or '-'}: {f['message']}" for f in tally.failures]
+    lines += [f"  {f['file']}:{f['index']} {f['id'] or '-'}: {f['message']}" for f in tally.failures[:_PRINTED]]
+    more = tally.rejected - min(len(tally.failures), _PRINTED)
     lines += [f"  and {more} more"] if more else []
     _emit(as_json, summary, "\n".join(lines))
 

@@ -101,15 +101,19 @@ class StixFile:
         self.path = path
         self.size = path.stat().st_size
         self._buf: _Buffer | None = None
+        self._done = False
 
     @property
     def bytes_read(self) -> int:
-        return self._buf.bytes_read if self._buf is not None else 0
+        if self._done or self._buf is None:
+            return self.size if self._done else 0
+        return self._buf.bytes_read
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         with self.path.open("rb") as raw:
             self._buf = _Buffer(self.path, raw)
             yield from _scan(self._buf)
+        self._done = True
 
 
 def read_objects(path: Path) -> list[Any]:
