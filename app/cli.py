@@ -450,19 +450,15 @@ def _submit(target: CollectionRow, poster: Poster, path: Path, chunk: list[tuple
             tally: _Tally) -> None:
     from app import ingest as submissions
 
-    named = []
-    for index, obj in chunk:
-        if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-            named.append((index, _marked(obj, level)))
-        else:
-            tally.fail(path, index, None, "not a JSON object with a string 'id'")
-    if not named:
-        return
-    status, failed = submissions.submit_positions(target, poster, [obj for _, obj in named])
-    tally.accepted += status.success_count
-    for position, message in failed:
-        index, obj = named[position]
-        tally.fail(path, index, obj["id"], message)
+    named = [(i, _marked(obj, level)) for i, obj in chunk if isinstance(obj, dict) and isinstance(obj.get("id"), str)]
+    failures = [(i, None, "not a JSON object with a string 'id'") for i, obj in chunk
+                if not (isinstance(obj, dict) and isinstance(obj.get("id"), str))]
+    if named:
+        status, failed = submissions.submit_positions(target, poster, [obj for _, obj in named])
+        tally.accepted += status.success_count
+        failures += [(named[p][0], named[p][1]["id"], message) for p, message in failed]
+    for index, stix_id, message in sorted(failures, key=lambda f: f[0]):  # in file order
+        tally.fail(path, index, stix_id, message)
 
 
 def _marked(obj: dict[str, Any], level: Tlp | None) -> dict[str, Any]:
