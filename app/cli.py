@@ -5,6 +5,7 @@ import copy
 import logging.config
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -17,6 +18,9 @@ from app.admin import operations
 from app.admin.collections import add_collection, grant
 from app.config import get_settings
 from app.participants.registry import RegistryError
+from app.sharing.rules import Poster
+from app.stix.markings import TLP2_IDS, Tlp, effective_tlp
+from app.store.collections import CollectionRow
 from app.store.engine import write_transaction
 
 app = typer.Typer(help="AISX, the AI Security Exchange (TAXII 2.1).", no_args_is_help=True,
@@ -33,7 +37,7 @@ feed_app = typer.Typer(help="Feeds: selector-defined collections, optionally mir
                        no_args_is_help=True)
 app.add_typer(feed_app, name="feed")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no wrapping: file:position lines stay one line each
 
 
 @app.callback()
@@ -168,11 +172,31 @@ def participant_add(
     sector: Annotated[list[str] | None, typer.Option(help="An industry sector (repeatable).")] = None,
     identity_id: Annotated[str | None, typer.Option(
         help="The STIX identity id the organisation already publishes under (default: a new one).")] = None,
+    claimed_identity: Annotated[list[str] | None, typer.Option(
+        help="Another identity id it already publishes under (repeatable; see `participant identity add`).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Admit a participant; it gets a STIX identity and an unlinkable pseudonym identity."""
-    new = _operate(operations.admit, slug, name, kind, group or [], sector or [], identity_id)
+    new = _operate(operations.admit, slug, name, kind, group or [], sector or [], identity_id, claimed_identity or [])
     _emit(as_json, new, f"participant {slug} added (identity {new['identity_id']})")
+
+
+identity_app = typer.Typer(help="Identity ids a participant already publishes under (its exports' created_by_ref).",
+                           no_args_is_help=True)
+participant_app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("add")
+def identity_add(slug: str, identity_id: str, as_json: JsonFlag = False) -> None:
+    """Attach IDENTITY_ID: objects created by it are accepted as SLUG's, and identity objects others posted
+    under it are withdrawn. Refused if another participant or the exchange uses the id."""
+    _emit(as_json, _operate(operations.claim, slug, identity_id), f"{identity_id} is now {slug}'s")
+
+
+@identity_app.command("remove")
+def identity_remove(slug: str, identity_id: str, as_json: JsonFlag = False) -> None:
+    """Detach IDENTITY_ID: stored objects stay SLUG's; new objects created by it are refused."""
+    _emit(as_json, _operate(operations.unclaim, slug, identity_id), f"{identity_id} detached from {slug}")
 
 
 @key_app.command("issue")
@@ -341,50 +365,116 @@ def grant_command(
           f"{who.kind} {who.value} on {row.alias or row.id}: read={read} write={write}")
 
 
-@app.command()
+_TLP_LEVELS = {"clear": Tlp.CLEAR, "green": Tlp.GREEN, "amber": Tlp.AMBER, "amber+strict": Tlp.AMBER_STRICT,
+               "red": Tlp.RED}
+_PRINTED, _LISTED = 20, 1000  # failures printed (listed with --json) before "and N more"
+
+
+@app.command(epilog="Exit status: 0 every object accepted; 1 some objects rejected (each listed as FILE:POSITION "
+                    "ID: MESSAGE, positions counting from 0); 2 nothing could be ingested (usage, unknown participant "
+                    "or collection, no write grant, suspended participant, unreadable file: envelopes before it stay "
+                    "ingested).")
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="Bundles, envelopes, JSON arrays or JSON lines (.gz ok).")],
     as_slug: Annotated[str, typer.Option("--as", help="Participant posting the objects.")],
     collection: Annotated[str, typer.Option(help="Collection id or alias.")],
-    batch: Annotated[int, typer.Option(min=1, max=10000, help="Objects per transaction.")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, max=10000, help="Objects per envelope (one transaction each).")] = 1000,
+    tlp: Annotated[str | None, typer.Option(
+        help="Mark objects that carry no TLP marking with this TLP 2.0 marking (clear, green, amber, amber+strict, "
+             "red). Never done by default: the exchange itself never adds a marking; with this flag you, the "
+             "operator, mark them for the lab.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Bulk-load STIX through the same checks as a TAXII POST, with a progress bar."""
-    from app import ingest as pipeline
-    from app.ingest.files import UnreadableFile, read_objects
-    from app.sharing.rules import Poster
+    """Bulk-load STIX as the participant would with a TAXII POST: the same write grant, suspension and
+    per-object checks, streamed in envelopes, with a progress bar."""
+    from app import ingest as submissions
+    from app.ingest.files import StixFile, UnreadableFile
     from app.store.collections import find_collection
     from app.store.engine import read_connection
-    from app.store.participants import get_participant_by_slug
+    from app.taxii.errors import TaxiiError
 
+    level = _TLP_LEVELS.get(tlp) if tlp is not None else None
+    if tlp is not None and level is None:
+        _fail(f"--tlp must be one of {', '.join(_TLP_LEVELS)}, not {tlp!r}")
     with read_connection() as conn:
-        producer = get_participant_by_slug(conn, as_slug)
         target = find_collection(conn, collection)
-    if producer is None:
-        _fail(f"no participant {as_slug!r}")
-    if target is None:
-        _fail(f"no collection with id or alias {collection!r}")
-    poster = Poster(producer.id, producer.identity_id, producer.pseudonym_identity_id)
-    try:
-        objects = [obj for path in files for obj in read_objects(path)]
-    except (OSError, UnreadableFile) as exc:
-        _fail(str(exc))
-    accepted, failures = 0, []
-    unnamed = [i for i, o in enumerate(objects) if not isinstance(o, dict) or not isinstance(o.get("id"), str)]
-    failures += [{"id": None, "index": i, "message": "not a JSON object with a string 'id'"} for i in unnamed]
-    named = [o for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)]
-    with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        if target is None:
+            _fail(f"no collection with id or alias {collection!r}")
+        try:
+            poster = submissions.authorise_post(conn, target, submissions.acting_as(conn, as_slug))
+        except TaxiiError as exc:
+            _fail(f"{as_slug} may not post to {collection}: {exc.description}")
+    tally = _Tally()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, disable=as_json or not err.is_terminal) as progress:
-        task = progress.add_task("ingest", total=len(named))
-        for start in range(0, len(named), batch):
-            status = pipeline.submit(target, poster, named[start:start + batch])
-            accepted += status.success_count
-            failures += orjson.loads(status.failures)
-            progress.advance(task, len(named[start:start + batch]))
-    summary = {"accepted": accepted, "rejected": len(failures), "collection_id": target.id,
-               "failures": failures[:1000]}
-    lines = [f"{accepted} accepted, {len(failures)} rejected into {target.alias or target.id}"]
-    lines += [f"  {f.get('id')}: {f['message']}" for f in failures[:20]]
+        for path in files:
+            try:
+                source = StixFile(path)
+                task = progress.add_task(path.name, total=source.size)
+                for chunk in _envelopes(source, batch):
+                    _submit(target, poster, path, chunk, level, tally)
+                    progress.update(task, completed=source.bytes_read)
+            except (OSError, UnreadableFile) as exc:
+                _fail(f"{exc} ({tally.accepted} objects accepted before)")
+    _report(tally, target.alias or target.id, as_json)
+    if tally.rejected:
+        raise typer.Exit(1)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.rejected = 0
+        self.failures: list[dict[str, Any]] = []  # the first _LISTED
+
+    def fail(self, path: Path, index: int, stix_id: Any, message: str) -> None:
+        self.rejected += 1
+        if len(self.failures) < _LISTED:
+            self.failures.append({"file": str(path), "index": index,
+                                  "id": stix_id if isinstance(stix_id, str) else None, "message": message})
+
+
+def _envelopes(source: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    """Lists of up to ``size`` (position, object) pairs, read as they are needed."""
+    chunk: list[tuple[int, Any]] = []
+    for item in source:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _submit(target: CollectionRow, poster: Poster, path: Path, chunk: list[tuple[int, Any]], level: Tlp | None,
+            tally: _Tally) -> None:
+    from app import ingest as submissions
+
+    named = [(i, _marked(obj, level)) for i, obj in chunk if isinstance(obj, dict) and isinstance(obj.get("id"), str)]
+    failures = [(i, None, "not a JSON object with a string 'id'") for i, obj in chunk
+                if not (isinstance(obj, dict) and isinstance(obj.get("id"), str))]
+    if named:
+        status, failed = submissions.submit_positions(target, poster, [obj for _, obj in named])
+        tally.accepted += status.success_count
+        failures += [(named[p][0], named[p][1]["id"], message) for p, message in failed]
+    for index, stix_id, message in sorted(failures, key=lambda f: f[0]):  # in file order
+        tally.fail(path, index, stix_id, message)
+
+
+def _marked(obj: dict[str, Any], level: Tlp | None) -> dict[str, Any]:
+    """``obj`` with the TLP marking of ``--tlp`` when it carries none (marking-definitions travel as they are)."""
+    if level is None or obj.get("type") == "marking-definition" or effective_tlp(obj) is not None:
+        return obj
+    return {**obj, "object_marking_refs": [*(obj.get("object_marking_refs") or []), TLP2_IDS[level]]}
+
+
+def _report(tally: _Tally, where: str, as_json: bool) -> None:
+    summary = {"accepted": tally.accepted, "rejected": tally.rejected, "failures": tally.failures,
+               "more_failures": tally.rejected - len(tally.failures)}
+    lines = [f"{tally.accepted} accepted, {tally.rejected} rejected into {where}"]
+    lines += [f"  {f['file']}:{f['index']} {f['id'] or '-'}: {f['message']}" for f in tally.failures[:_PRINTED]]
+    more = tally.rejected - min(len(tally.failures), _PRINTED)
+    lines += [f"  and {more} more"] if more else []
     _emit(as_json, summary, "\n".join(lines))
 
 

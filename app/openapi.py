@@ -96,6 +96,16 @@ OPERATIONS: dict[str, Operation] = {
         "a key next. Operator keys only.", "operator", _ADMIN_BODY, admin.AdmittedParticipant, status=201,
         body_example={"slug": "lab-a", "name": "Frontier Lab A", "kind": "lab", "groups": ["frontier-labs"],
                       "sectors": ["technology"]}),
+    "claim_identity": Operation(
+        "Attach an identity id", "Attach a STIX identity id the participant already publishes under (its existing "
+        "exports' `created_by_ref`): objects created by it are then accepted as the participant's, and identity "
+        "objects others posted under it are withdrawn. Refused (422) if another participant or the exchange uses "
+        "the id. Operator keys only.", "operator", (*_ADMIN_BODY, 404), admin.ParticipantView, status=201,
+        body_example={"identity_id": "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"}),
+    "release_identity": Operation(
+        "Detach an identity id", "Detach an identity id attached with claim_identity: objects already stored stay "
+        "the participant's; new objects created by it are refused. Operator keys only.", "operator",
+        (*_ADMIN, 404), admin.ParticipantView),
     "issue_key": Operation(
         "Issue an API key", "A new key for a participant; the secret is in this answer only. Operator keys only.",
         "operator", (*_ADMIN_BODY, 404), admin.IssuedKey, status=201, body_example={"label": "ci"}),
@@ -181,6 +191,8 @@ _PARAMETERS: dict[str, tuple[str, str | int]] = {
     "status_id": ("The `id` of the status resource add_objects answered with.", taxii.STATUS_ID_EXAMPLE),
     "slug": ("The participant's slug.", "lab-a"),
     "key_id": ("The key id (not the secret).", "aisx_k_68071ca4a885c8cf"),
+    "identity_id": ("A STIX identity id attached to the participant.",
+                    "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
     "name": ("A schema file name, as listed in the extension-definitions.", "ai-threat-context.schema.json"),
     "since": ("Only events at or after this RFC 3339 timestamp.", "2026-11-26T00:00:00Z"),
     "participant": ("Only events by this participant (slug).", "lab-a"),
@@ -231,7 +243,8 @@ def _model_schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         *(op.response for op in OPERATIONS.values() if op.response is not None),
         taxii.AddObjectsEnvelope, taxii.ErrorResource,
-        admin.NewParticipant, admin.NewKey, admin.AudienceRequest,  # read by the admin routes themselves
+        # read by the admin routes themselves
+        admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity,
     ]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")

@@ -30,8 +30,10 @@ def _one_json_object(result: subprocess.CompletedProcess) -> dict[str, Any]:
 
 
 def _ingest(server: Server, files: Sequence[Path], slug: str, collection: str = "shared") -> dict[str, Any]:
-    summary = _one_json_object(server.cli("ingest", *map(str, files), "--as", slug, "--collection", collection,
-                                          "--json"))
+    result = server.cli("ingest", *map(str, files), "--as", slug, "--collection", collection, "--json", check=False)
+    assert result.stdout, result.stderr
+    summary = orjson.loads(result.stdout)
+    assert result.returncode == (1 if summary["rejected"] else 0), result.stderr
     assert {"accepted", "rejected", "failures"} <= set(summary)
     assert len(summary["failures"]) == min(summary["rejected"], 1000)
     assert all(isinstance(f["message"], str) and f["message"] and "id" in f for f in summary["failures"])
@@ -97,7 +99,7 @@ def test_creating_commands_print_one_json_object(server: Server) -> None:
     (["grant", "admin", "no-such-collection", "--read"], "no-such-collection"),
     (["ingest", "{file}", "--as", "admin", "--collection", "no-such-collection"], "no-such-collection"),
     (["ingest", "{missing}", "--as", "admin", "--collection", "shared"], "missing.json"),
-    (["ingest", "{broken}", "--as", "admin", "--collection", "shared"], "broken.jsonl:2"),
+    (["ingest", "{broken}", "--as", "admin", "--collection", "shared"], "broken.jsonl: object 1 is not JSON"),
 ])
 def test_errors_exit_non_zero_with_nothing_on_stdout(
     server: Server, tmp_path: Path, args: list[str], message: str,

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,11 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
                        422)
         contract.check("add_participant", admin.post("participants", json={"name": "no slug"}), 400)
         key = contract.check("issue_key", admin.post(f"participants/{slug}/keys", json={"label": "ci"}))
+        claimed = f"identity--{uuid.uuid4()}"
+        contract.check("claim_identity", admin.post(f"participants/{slug}/identities", json={"identity_id": claimed}))
+        contract.check("claim_identity", admin.post(f"participants/{slug}/identities", json={"identity_id": "x"}), 422)
+        contract.check("release_identity", admin.delete(f"participants/{slug}/identities/{claimed}"))
+        contract.check("release_identity", admin.delete(f"participants/{slug}/identities/{claimed}"), 404)
         contract.check("issue_key", admin.post("participants/nobody/keys", json={}), 404)
         contract.check("suspend_participant", admin.post(f"participants/{slug}/suspend"))
         contract.check("reinstate_participant", admin.post(f"participants/{slug}/reinstate"))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
 from app.admin import operations
-from app.admin.schemas import AudienceRequest, NewKey, NewParticipant
+from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewKey, NewParticipant
 from app.audit import query_events
 from app.config import get_settings
 from app.feeds.upstream import feed_states
@@ -78,7 +78,20 @@ def list_participants(_: Caller = Depends(require_operator)) -> list[dict[str, A
 def add_participant(body: NewParticipant = Depends(_body(NewParticipant, require_operator)),
                     caller: Caller = Depends(require_operator)) -> dict[str, Any]:
     return _write(lambda conn: operations.admit(conn, caller.participant_id, body.slug, body.name, body.kind,
-                                                body.groups, body.sectors, body.identity_id))
+                                                body.groups, body.sectors, body.identity_id,
+                                                body.claimed_identity_ids))
+
+
+@router.post("/participants/{slug}/identities", status_code=201, operation_id="claim_identity",
+             openapi_extra=_declares(ClaimedIdentity))
+def claim_identity(slug: str, body: ClaimedIdentity = Depends(_body(ClaimedIdentity, require_operator)),
+                   caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.claim(conn, caller.participant_id, slug, body.identity_id))
+
+
+@router.delete("/participants/{slug}/identities/{identity_id}", operation_id="release_identity")
+def release_identity(slug: str, identity_id: str, caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.unclaim(conn, caller.participant_id, slug, identity_id))
 
 
 @router.post("/participants/{slug}/keys", status_code=201, operation_id="issue_key", openapi_extra=_declares(NewKey))

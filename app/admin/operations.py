@@ -8,7 +8,14 @@ from sqlalchemy import Connection
 
 from app.audit import record
 from app.participants.auth import normalise_fingerprint
-from app.participants.registry import NotFound, RegistryError, add_participant, issue_key
+from app.participants.registry import (
+    NotFound,
+    RegistryError,
+    add_participant,
+    claim_identity,
+    issue_key,
+    release_identity,
+)
 from app.sharing.exchange import mint_audience_marking, publish
 from app.sharing.rules import Audience, Directory
 from app.stix.checks import ObjectRejected, check_object
@@ -22,7 +29,8 @@ def participant_view(row: store.ParticipantRow, keys: list[dict[str, Any]] | Non
     view: dict[str, Any] = {
         "slug": row.slug, "id": row.id, "name": row.name, "kind": row.kind, "groups": list(row.groups),
         "sectors": list(row.sectors), "identity_id": row.identity_id,
-        "pseudonym_identity_id": row.pseudonym_identity_id, "suspended": row.suspended,
+        "pseudonym_identity_id": row.pseudonym_identity_id, "claimed_identity_ids": list(row.claimed),
+        "suspended": row.suspended,
     }
     if keys is not None:
         view["keys"] = [{"key_id": k["key_id"], "label": k["label"], "revoked": k["revoked_at"] is not None}
@@ -31,11 +39,27 @@ def participant_view(row: store.ParticipantRow, keys: list[dict[str, Any]] | Non
 
 
 def admit(conn: Connection, actor: int | None, slug: str, name: str, kind: str, groups: list[str],
-          sectors: list[str], identity_id: str | None = None) -> dict[str, Any]:
-    new = add_participant(conn, slug, name, kind, groups, sectors, identity_id)
+          sectors: list[str], identity_id: str | None = None, claimed: list[str] | None = None) -> dict[str, Any]:
+    new = add_participant(conn, slug, name, kind, groups, sectors, identity_id, claimed)
     record(conn, "participant.add", participant_id=actor, detail={"slug": slug, "kind": kind})
+    for other in claimed or []:
+        record(conn, "participant.identity.add", participant_id=actor, detail={"slug": slug, "identity_id": other})
     return {"slug": new.slug, "id": new.id, "identity_id": new.identity_id,
-            "pseudonym_identity_id": new.pseudonym_identity_id}
+            "pseudonym_identity_id": new.pseudonym_identity_id, "claimed_identity_ids": list(claimed or [])}
+
+
+def claim(conn: Connection, actor: int | None, slug: str, identity_id: str) -> dict[str, Any]:
+    """Attach an identity id ``slug`` already publishes under (see ``registry.claim_identity``)."""
+    row = claim_identity(conn, slug, identity_id)
+    record(conn, "participant.identity.add", participant_id=actor, detail={"slug": slug, "identity_id": identity_id})
+    return participant_view(row)
+
+
+def unclaim(conn: Connection, actor: int | None, slug: str, identity_id: str) -> dict[str, Any]:
+    row = release_identity(conn, slug, identity_id)
+    record(conn, "participant.identity.remove", participant_id=actor,
+           detail={"slug": slug, "identity_id": identity_id})
+    return participant_view(row)
 
 
 def new_key(conn: Connection, actor: int | None, slug: str, label: str | None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from app.taxii.schemas import TAXII_TIMESTAMP, ContractModel
 
 _IDENTITY = "identity--8d1b2c4e-3f5a-4b6c-9d7e-0f1a2b3c4d5e"
 _PSEUDONYM = "identity--0c9e6a1f-52b4-4e8d-a3c7-6b2f1d9e8a70"
+_CLAIMED = "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"
 
 
 # ------------------------------------------------------------------ request bodies (read by app.admin.api._body)
@@ -37,6 +38,14 @@ class NewParticipant(_Request):
     groups: list[str] = Field(default_factory=list)
     sectors: list[str] = Field(default_factory=list)
     identity_id: str | None = Field(default=None, description="An existing STIX identity id to adopt.")
+    claimed_identity_ids: list[str] = Field(
+        default_factory=list, description="Other STIX identity ids the organisation already publishes under: "
+        "objects they created are accepted as the participant's.")
+
+
+class ClaimedIdentity(_Request):
+    identity_id: str = Field(examples=["identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"],
+                             description="A STIX identity id the participant already publishes under.")
 
 
 class NewKey(_Request):
@@ -75,7 +84,8 @@ class ParticipantView(ContractModel):
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "slug": "lab-a", "id": 3, "name": "Frontier Lab A", "kind": "lab", "groups": ["frontier-labs"],
         "sectors": ["technology"], "identity_id": _IDENTITY, "pseudonym_identity_id": _PSEUDONYM,
-        "suspended": False, "keys": [{"key_id": "aisx_k_68071ca4a885c8cf", "label": "ci", "revoked": False}]}
+        "claimed_identity_ids": [_CLAIMED], "suspended": False,
+        "keys": [{"key_id": "aisx_k_68071ca4a885c8cf", "label": "ci", "revoked": False}]}
     slug: str
     id: int
     name: str
@@ -84,6 +94,8 @@ class ParticipantView(ContractModel):
     sectors: list[str]
     identity_id: str = Field(description="The participant's STIX identity.")
     pseudonym_identity_id: str = Field(description="The identity that stands in for it on anonymous posts.")
+    claimed_identity_ids: list[str] = Field(
+        description="Other identity ids it already publishes under; objects they created are its own.")
     suspended: bool
     keys: list[KeySummary] | None = Field(None, description="Present in the participant list only.")
 
@@ -92,11 +104,13 @@ class AdmittedParticipant(ContractModel):
     """The participant just admitted; issue it a key next."""
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
-        "slug": "lab-a", "id": 3, "identity_id": _IDENTITY, "pseudonym_identity_id": _PSEUDONYM}
+        "slug": "lab-a", "id": 3, "identity_id": _IDENTITY, "pseudonym_identity_id": _PSEUDONYM,
+        "claimed_identity_ids": []}
     slug: str
     id: int
     identity_id: str
     pseudonym_identity_id: str
+    claimed_identity_ids: list[str]
 
 
 class IssuedKey(ContractModel):

@@ -16,6 +16,7 @@ from app.store.collections import CollectionRow, Subject, get_api_root, insert_c
 from app.store.engine import now_us
 from app.store.models import Collection, Grant, Membership, Participant, StixObject, UpstreamState
 from app.store.objects import add_to_collection
+from app.store.participants import claimed_identities
 
 _collections = Collection.__table__
 _grants = Grant.__table__
@@ -153,11 +154,13 @@ def rebuild(conn: Connection, feed_id: str) -> int:
 def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: set[str]) -> None:
     query = (
         select(_membership.c.seq, _membership.c.object_seq, _membership.c.collection_id, _objects.c.raw,
-               _objects.c.tlp, _participants.c.kind, _participants.c.slug, _participants.c.identity_id)
+               _objects.c.tlp, _objects.c.producer_id, _participants.c.kind, _participants.c.slug,
+               _participants.c.identity_id)
         .select_from(_membership.join(_objects, _objects.c.seq == _membership.c.object_seq)
                      .outerjoin(_participants, _participants.c.id == _objects.c.producer_id))
         .order_by(_membership.c.seq)
     )
+    claims = claimed_identities(conn)
     seen: set[int] = set()
     last = 0
     while True:
@@ -170,8 +173,8 @@ def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: s
             if row.collection_id in feed_ids or row.object_seq in seen:
                 continue
             obj = orjson.loads(row.raw)
-            facts = Facts.of(obj, row.tlp, row.kind, row.slug, row.identity_id, row.collection_id,
-                             index_terms(obj))
+            identities = {row.identity_id, *claims.get(row.producer_id, ())} if row.identity_id else set()
+            facts = Facts.of(obj, row.tlp, row.kind, row.slug, identities, row.collection_id, index_terms(obj))
             if selector.matches(facts):
                 seen.add(row.object_seq)
                 wanted.append(row.object_seq)

@@ -27,11 +27,13 @@ class Facts:
 
     @classmethod
     def of(cls, obj: dict[str, Any], tlp: int, producer_kind: str | None, producer_slug: str | None,
-           producer_identity: str | None, source_collection: str, terms: Collection[tuple[str, str]]) -> "Facts":
-        """The producer is a fact only if the object names its real identity: a pseudonymous (created_by_ref the
-        pseudonym) or unattributed (no created_by_ref) post must never be selected by who posted it, or a
-        ``producers``/``producer_kinds`` feed would tell its readers who is behind it."""
-        if producer_identity is None or obj.get("created_by_ref") != producer_identity:
+           producer_identities: Collection[str], source_collection: str,
+           terms: Collection[tuple[str, str]]) -> "Facts":
+        """The producer is a fact only if the object names one of its real identities (its own, or one it claimed,
+        which it published under before): a pseudonymous (created_by_ref the pseudonym) or unattributed (no
+        created_by_ref) post must never be selected by who posted it, or a ``producers``/``producer_kinds`` feed
+        would tell its readers who is behind it."""
+        if obj.get("created_by_ref") not in producer_identities:
             producer_kind = producer_slug = None
         confidence = obj.get("confidence")
         labels = obj.get("labels")

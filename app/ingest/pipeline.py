@@ -4,7 +4,7 @@ the status resource and the audit event with them.
 One bad object never sinks the envelope: it becomes a failure with a message the producer can act on."""
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -43,7 +43,7 @@ from app.store.collections import CollectionRow
 from app.store.engine import note_rows_written, now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids
 from app.store.objects import Candidate, StoreOutcome
-from app.store.participants import directory, get_participant
+from app.store.participants import claimed_identities, directory, get_participant
 from app.store.status import StatusRow, insert_status
 
 # Identical re-posts of stored objects keep the stored audience; this placeholder is never stored.
@@ -134,6 +134,13 @@ class _Entry:
 def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, Any]],
            key_id: str | None = None) -> StatusRow:
     """Ingest ``objects`` (each a dict with a string id) into ``collection`` as ``poster``."""
+    return submit_positions(collection, poster, objects, key_id)[0]
+
+
+def submit_positions(collection: CollectionRow, poster: Poster, objects: list[dict[str, Any]],
+                     key_id: str | None = None) -> tuple[StatusRow, list[tuple[int, str]]]:
+    """``submit``, also answering the position in ``objects`` and the message of each rejected one (the status
+    names objects by id, which several versions share)."""
     request_timestamp = now_us()
     entries = [_Entry(obj["id"], _claimed_version(obj)) for obj in objects]
     checked: list[tuple[int, CheckedObject]] = []
@@ -158,6 +165,9 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     with read_connection() as conn:
         reserved = reserved_objects(conn)
         identities, groups = directory(conn)
+        claims = claimed_identities(conn)
+        poster = replace(poster, claimed=frozenset(claims.get(poster.participant_id, ())))
+        every_claim = frozenset(i for ids in claims.values() for i in ids)
         known = known_to_poster(conn, poster.participant_id)
         stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco], known)
         known_atlas = _known_atlas(conn, [item.obj for _, item in checked])
@@ -169,7 +179,8 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
     for index, item in sorted(checked, key=lambda pair: pair[1].type != "marking-definition"):
         try:
             _preflight(item, collection, poster, markings, people, reserved,
-                       repost=(item.stix_id, item.content_hash) in stored)
+                       repost=(item.stix_id, item.content_hash) in stored,
+                       claimed=item.stix_id in every_claim)
             if (item.stix_id, item.content_hash) in stored:  # a copy of stored content: the store decides
                 placed.append((index, _candidate(item, _REPOST)))
                 continue
@@ -198,12 +209,13 @@ def submit(collection: CollectionRow, poster: Poster, objects: list[dict[str, An
                collection_id=collection.id, object_count=status.success_count,
                detail={"status_id": status.id, "failures": status.failure_count})
     note_rows_written(status.success_count)
-    return status
+    return status, [(i, e.message or "rejected") for i, e in enumerate(entries) if not e.ok]
 
 
 def _preflight(item: CheckedObject, collection: CollectionRow, poster: Poster, markings: _AudienceMarkings,
-               people: Directory, reserved: dict[str, str | None], *, repost: bool) -> None:
-    """Rules that hold for re-posts of stored content too; raises ObjectRejected."""
+               people: Directory, reserved: dict[str, str | None], *, repost: bool, claimed: bool) -> None:
+    """Rules that hold for re-posts of stored content too; raises ObjectRejected. ``claimed``: the id is an
+    identity id a participant claimed (see ``_check_identity``)."""
     if item.stix_id in reserved and reserved[item.stix_id] != item.content_hash:
         copy = "" if reserved[item.stix_id] is None else " (only an exact copy of the exchange's own is accepted)"
         raise ObjectRejected(f"{item.stix_id} is reserved: it is {reserved_reason(item.stix_id)}. Reference it; "
@@ -217,9 +229,20 @@ def _preflight(item: CheckedObject, collection: CollectionRow, poster: Poster, m
                              "audience marking (POST /admin/audiences)")
     if collection.public and effective_tlp(item.obj) not in (None, Tlp.CLEAR):
         raise ObjectRejected("this collection is public and accepts TLP:CLEAR only")
-    if item.type == "identity" and item.stix_id in people.identities and not repost:
-        raise ObjectRejected(f"{item.stix_id} is the identity of a participant of this exchange: the exchange "
-                             "publishes participants' identities (see the directory collection)")
+    if item.type == "identity" and item.stix_id in people.identities:
+        _check_identity(item.stix_id, poster, repost=repost, claimed=claimed)
+
+
+def _check_identity(stix_id: str, poster: Poster, *, repost: bool, claimed: bool) -> None:
+    """An identity object under a participant's id. The exchange publishes real identities (a re-post of its copy
+    is fine, the store checks the copy); a claimed id's identity object is its claimant's to post, and nobody
+    else's, not even as a copy of one they stored before the claim (the claim withdrew those)."""
+    if claimed and stix_id in poster.claimed:
+        return
+    if repost and not claimed:
+        return
+    raise ObjectRejected(f"{stix_id} is the identity of a participant of this exchange: the exchange "
+                         "publishes participants' identities (see the directory collection)")
 
 
 
@@ -237,11 +260,11 @@ def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: 
 def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
                     stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]], now: int) -> list[str]:
     """The feeds the stored objects were routed to. Who posted is a fact for ``producers``/``producer_kinds``
-    selectors only for objects that name the poster's real identity (``Facts.of``)."""
+    selectors only for objects that name one of the poster's real identities (``Facts.of``)."""
     if not stored:
         return []
     producer = get_participant(conn, poster.participant_id)
-    who = (producer.kind, producer.slug, producer.identity_id) if producer else (None, None, None)
+    who = (producer.kind, producer.slug, {producer.identity_id, *producer.claimed}) if producer else (None, None, ())
     arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), *who, collection.id, index_terms(obj)))
                 for obj, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
     return route(conn, arrivals, now)

@@ -13,6 +13,7 @@ from app.sharing.exchange import reserved_objects
 from app.store import participants as store
 from app.store.collections import find_collection
 from app.store.engine import now_us
+from app.store.objects import withdraw_participant_copies
 
 KINDS = ("lab", "agency", "vendor", "operator")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -35,9 +36,10 @@ class NewParticipant:
 
 
 def add_participant(conn: Connection, slug: str, name: str, kind: str, groups: list[str] | None = None,
-                    sectors: list[str] | None = None, identity_id: str | None = None) -> NewParticipant:
-    """Create a participant with a STIX identity (fresh, or the one it already publishes under) and an
-    unrelated random pseudonym identity."""
+                    sectors: list[str] | None = None, identity_id: str | None = None,
+                    claimed: list[str] | None = None) -> NewParticipant:
+    """Create a participant with a STIX identity (fresh, or the one it already publishes under), an unrelated
+    random pseudonym identity, and the other identity ids it already publishes under (``claim_identity``)."""
     if not _SLUG.match(slug):
         raise RegistryError(f"slug {slug!r} must be lower-case letters, digits and '-' (at most 63)")
     if kind not in KINDS:
@@ -48,11 +50,12 @@ def add_participant(conn: Connection, slug: str, name: str, kind: str, groups: l
     if store.get_participant_by_slug(conn, slug) is not None:
         raise RegistryError(f"participant {slug!r} already exists")
     if identity_id is not None:
-        _check_identity_id(identity_id)
         # An identity object a participant posted under this id does not block the organisation that uses it:
         # admitting it withdraws that object (``publish``). Participants' and the exchange's ids do.
-        if identity_id in store.directory(conn)[0] or identity_id in reserved_objects(conn):
-            raise RegistryError(f"identity {identity_id} is already in use on this exchange")
+        _check_free(conn, identity_id)
+    named = [i for i in (identity_id, *(claimed or [])) if i is not None]
+    if len(set(named)) != len(named):
+        raise RegistryError("the identity ids must be distinct")
     # Independent UUIDv4s: the pseudonym cannot be derived from the real identity.
     identity_id = identity_id or f"identity--{uuid.uuid4()}"
     pseudonym_id = f"identity--{uuid.uuid4()}"
@@ -67,7 +70,45 @@ def add_participant(conn: Connection, slug: str, name: str, kind: str, groups: l
     participant = store.get_participant(conn, participant_id)
     assert participant is not None
     publish_identity(conn, directory.id, participant, created_at)
+    for other in claimed or []:
+        claim_identity(conn, slug, other)
     return NewParticipant(participant_id, slug, identity_id, pseudonym_id)
+
+
+def claim_identity(conn: Connection, slug: str, identity_id: str) -> store.ParticipantRow:
+    """Attach an identity id the participant already publishes under: objects it creates are then the
+    participant's (``created_by_ref`` accepted, ``producers`` feeds select them). Like an identity id given at
+    admission, it takes the id over from identity objects others posted under it: their copies are withdrawn
+    from every collection, and only the participant may post an identity object under the id from then on."""
+    participant = _participant(conn, slug)
+    _check_free(conn, identity_id)
+    store.add_claim(conn, participant.id, identity_id, now_us())
+    withdraw_participant_copies(conn, [identity_id], keep=participant.id)
+    return _participant(conn, slug)
+
+
+def release_identity(conn: Connection, slug: str, identity_id: str) -> store.ParticipantRow:
+    """Detach a claimed identity id: objects already stored stay the participant's; new ones created by the id
+    are refused from now on."""
+    participant = _participant(conn, slug)
+    if not store.remove_claim(conn, participant.id, identity_id):
+        raise NotFound(f"{identity_id} is not an identity id attached to {slug!r}")
+    return _participant(conn, slug)
+
+
+def _participant(conn: Connection, slug: str) -> store.ParticipantRow:
+    participant = store.get_participant_by_slug(conn, slug)
+    if participant is None:
+        raise NotFound(f"no participant {slug!r}")
+    return participant
+
+
+def _check_free(conn: Connection, identity_id: str) -> None:
+    """``identity_id`` is a STIX identity id that no participant (real, pseudonym or claimed) and not the
+    exchange (its identity, or an id it reserves) uses."""
+    _check_identity_id(identity_id)
+    if identity_id in store.directory(conn)[0] or identity_id in reserved_objects(conn):
+        raise RegistryError(f"identity {identity_id} is already in use on this exchange")
 
 
 def _check_identity_id(identity_id: str) -> None:
@@ -81,9 +122,7 @@ def _check_identity_id(identity_id: str) -> None:
 
 
 def issue_key(conn: Connection, slug: str, label: str | None = None) -> NewKey:
-    participant = store.get_participant_by_slug(conn, slug)
-    if participant is None:
-        raise NotFound(f"no participant {slug!r}")
+    participant = _participant(conn, slug)
     key = new_key()
     store.insert_key(conn, key_id=key.key_id, participant_id=participant.id, secret_hash=key.secret_hash,
                      label=label, created_at=now_us())

@@ -24,11 +24,17 @@ class Poster:
     identity_id: str
     pseudonym_identity_id: str
     mirror: bool = False  # an operator-configured upstream mirror: objects keep their upstream creators
+    claimed: frozenset[str] = frozenset()  # identity ids it already published under, attached by the operator
+
+    @property
+    def real_identities(self) -> frozenset[str]:
+        """The ids that name the poster openly: its identity and those it claimed (never its pseudonym)."""
+        return self.claimed | {self.identity_id}
 
 
 @dataclass(frozen=True)
 class Directory:
-    """Who can be named as a recipient: identity ids (real or pseudonym) → participant id, and groups."""
+    """Who can be named as a recipient: identity ids (real, pseudonym or claimed) → participant id, and groups."""
 
     identities: Mapping[str, int]
     groups: frozenset[str]
@@ -56,11 +62,12 @@ class Audience:
 
 def check_creator(obj: dict[str, Any], poster: Poster) -> None:
     creator = obj.get("created_by_ref")
-    if poster.mirror or creator is None or creator in (poster.identity_id, poster.pseudonym_identity_id):
+    if poster.mirror or creator is None or creator == poster.pseudonym_identity_id or creator in poster.real_identities:
         return
     raise ObjectRejected(
         f"'created_by_ref' is {creator!r}, which is not you: omit it, or use your identity "
-        f"{poster.identity_id} or your pseudonym {poster.pseudonym_identity_id} (impersonation is refused)"
+        f"{poster.identity_id} or your pseudonym {poster.pseudonym_identity_id} (impersonation is refused; an "
+        "identity id your organisation already publishes under can be attached to you by the exchange operators)"
     )
 
 

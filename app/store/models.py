@@ -69,6 +69,16 @@ class ParticipantGroup(SQLModel, table=True):
     name: str = Field(max_length=64, primary_key=True, index=True)
 
 
+class ParticipantIdentity(SQLModel, table=True):
+    """An identity id a participant already published under and that the operator attached to it: objects created
+    by it are the participant's. Unique: an id is one participant's at most."""
+
+    __tablename__ = "participant_identity"
+    identity_id: str = Field(max_length=64, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class ParticipantSector(SQLModel, table=True):
     __tablename__ = "participant_sector"
     participant_id: int = Field(foreign_key="participant.id", primary_key=True)

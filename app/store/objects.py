@@ -169,17 +169,20 @@ def held(conn: Connection, stix_ids: Sequence[str]) -> dict[str, Held]:
     return {i: Held(r.producer_id, r.raw, frozenset(hashes[i])) for i, r in newest.items()}
 
 
-def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str]) -> int:
-    """Remove from every collection (feeds included) the versions of these ids that participants stored, when
-    the exchange takes an id over; the rows stay in the store for the audit. Returns memberships removed."""
+def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str], keep: int | None = None) -> int:
+    """Remove from every collection (feeds included) the versions of these ids that participants (but ``keep``)
+    stored, when the exchange or a participant claiming them takes the ids over; the rows stay in the store for
+    the audit. Returns memberships removed."""
+    others = _objects.c.producer_id.is_not(None) if keep is None else _objects.c.producer_id != keep
+    ids = {"ids": list(stix_ids)}
     if not stix_ids or not conn.execute(select(_objects.c.seq).where(
-            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.producer_id.is_not(None))
-            .limit(1), {"ids": list(stix_ids)}).first():
+            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), ids).first():
         return 0
+    members = _membership.c.producer_id.is_not(None) if keep is None else _membership.c.producer_id != keep
     collections = list(conn.execute(select(Collection.__table__.c.id)).scalars())
     return conn.execute(delete(_membership).where(  # by (collection_id, stix_id): the membership index
         _membership.c.collection_id.in_(bindparam("cids", expanding=True)),
-        _membership.c.stix_id.in_(bindparam("ids", expanding=True)), _membership.c.producer_id.is_not(None)),
+        _membership.c.stix_id.in_(bindparam("ids", expanding=True)), members),
         {"cids": collections, "ids": list(stix_ids)}).rowcount
 
 

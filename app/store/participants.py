@@ -2,15 +2,23 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from app.store.models import ApiKey, ClientCertificate, Participant, ParticipantGroup, ParticipantSector
+from app.store.models import (
+    ApiKey,
+    ClientCertificate,
+    Participant,
+    ParticipantGroup,
+    ParticipantIdentity,
+    ParticipantSector,
+)
 
 _participants = Participant.__table__
 _groups = ParticipantGroup.__table__
 _sectors = ParticipantSector.__table__
 _keys = ApiKey.__table__
 _certs = ClientCertificate.__table__
+_claims = ParticipantIdentity.__table__
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class ParticipantRow:
     suspended: bool
     groups: tuple[str, ...]
     sectors: tuple[str, ...]
+    claimed: tuple[str, ...] = ()  # identity ids it already published under, attached by the operator
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,9 @@ def _with_memberships(conn: Connection, row) -> ParticipantRow:  # type: ignore[
     groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.id)).scalars()
     sectors = conn.execute(select(_sectors.c.sector).where(_sectors.c.participant_id == row.id)).scalars()
     return ParticipantRow(row.id, row.slug, row.name, row.kind, row.identity_id, row.pseudonym_identity_id,
-                          row.suspended, tuple(sorted(groups)), tuple(sorted(sectors)))
+                          row.suspended, tuple(sorted(groups)), tuple(sorted(sectors)),
+                          tuple(sorted(conn.execute(select(_claims.c.identity_id)
+                                                    .where(_claims.c.participant_id == row.id)).scalars())))
 
 
 def get_participant(conn: Connection, participant_id: int) -> ParticipantRow | None:
@@ -87,12 +98,31 @@ def revoke_key(conn: Connection, key_id: str, at: int) -> bool:
     return result.rowcount > 0
 
 
+def claimed_identities(conn: Connection) -> dict[int, set[str]]:
+    """Participant id → the identity ids attached to it (besides its real identity and pseudonym)."""
+    claims: dict[int, set[str]] = {}
+    for pid, identity_id in conn.execute(select(_claims.c.participant_id, _claims.c.identity_id)):
+        claims.setdefault(pid, set()).add(identity_id)
+    return claims
+
+
+def add_claim(conn: Connection, participant_id: int, identity_id: str, at: int) -> None:
+    conn.execute(insert(_claims).values(identity_id=identity_id, participant_id=participant_id, created_at=at))
+
+
+def remove_claim(conn: Connection, participant_id: int, identity_id: str) -> bool:
+    return conn.execute(delete(_claims).where(_claims.c.participant_id == participant_id,
+                                              _claims.c.identity_id == identity_id)).rowcount > 0
+
+
 def directory(conn: Connection) -> tuple[dict[str, int], frozenset[str]]:
-    """Every nameable recipient: identity ids (real and pseudonym) → participant id, and all group names."""
+    """Every nameable recipient: identity ids (real, pseudonym and claimed) → participant id, and all group
+    names."""
     identities: dict[str, int] = {}
     for pid, real, pseudonym in conn.execute(
             select(_participants.c.id, _participants.c.identity_id, _participants.c.pseudonym_identity_id)):
         identities[real] = identities[pseudonym] = pid
+    identities |= {i: pid for pid, ids in claimed_identities(conn).items() for i in ids}
     groups = frozenset(conn.execute(select(_groups.c.name).distinct()).scalars())
     return identities, groups
 

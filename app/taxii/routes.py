@@ -11,7 +11,7 @@ from app import ingest
 from app.audit import note_sensitive_read, record
 from app.participants.auth import Caller, optional_caller, require_caller
 from app.sharing import reads
-from app.sharing.access import Access, access_for, access_map, require_delete, require_read, require_write
+from app.sharing.access import Access, access_for, access_map, require_delete, require_read
 from app.sharing.rules import Poster
 from app.stix.markings import Tlp
 from app.store import collections as collection_store
@@ -153,20 +153,19 @@ def get_objects(request: Request, api_root: str, collection_id: str,
              operation_id="add_objects", dependencies=[Depends(post_slot)])
 async def add_objects(request: Request, api_root: str, collection_id: str,
                       caller: Caller | None = Depends(optional_caller)) -> Response:
-    def authorise() -> tuple[CollectionRow, int]:
+    def authorise() -> tuple[CollectionRow, Poster, int]:
         with read_connection() as conn:
-            collection, access = _collection(conn, api_root, collection_id, caller)
-            require_write(access, caller)
-            return collection, _api_root(conn, api_root).max_content_length
+            collection, _ = _collection(conn, api_root, collection_id, caller)
+            poster = ingest.authorise_post(conn, collection, caller)
+            return collection, poster, _api_root(conn, api_root).max_content_length
 
-    collection, max_length = await run_in_threadpool(authorise)
+    collection, poster, max_length = await run_in_threadpool(authorise)
     content_type = request.headers.get("content-type")
     if not is_postable_content(content_type):
         raise TaxiiError(415, f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, or a STIX bundle as {STIX_MEDIA_TYPE}, "
                               f"not {content_type or 'nothing'}.")
     objects = parse_envelope(await read_body(request, max_length))
     assert caller is not None
-    poster = Poster(caller.participant_id, caller.identity_id, caller.pseudonym_identity_id)
     status = await run_in_threadpool(ingest.submit, collection, poster, objects, caller.key_id)
     return _json(resources.status(status), status_code=202)
 
