@@ -106,7 +106,8 @@ def requires(prop: str, needed: str, reason: str = "") -> Rule:
 
 def ordered(earlier: str, later: str, *, strict: bool) -> Rule:
     """``later`` after (``strict``) or not before ``earlier``; malformed timestamps are reported elsewhere."""
-    relation = "later than" if strict else "later than or equal to"
+    relation = "be later than" if strict else "not be earlier than"
+    message = f"'{later}' must {relation} '{earlier}'"
 
     def rule(obj: dict[str, Any], out: list[Finding]) -> None:
         first, last = obj.get(earlier), obj.get(later)
@@ -117,7 +118,7 @@ def ordered(earlier: str, later: str, *, strict: bool) -> Rule:
         except TimestampError:
             return
         if end < start or (strict and end == start):
-            out.append(Finding(later, "order", f"'{later}' must be {relation} '{earlier}'"))
+            out.append(Finding(later, "order", message))
     return rule
 
 
