@@ -287,6 +287,8 @@ def test_scos_without_spec_version_are_accepted() -> None:
     assert check_object(obj).spec_version == "2.1"
     with pytest.raises(ObjectRejected, match="spec_version"):
         check_object(_changed("indicator", {"spec_version": DELETE}))
+    with pytest.raises(ObjectRejected, match="spec_version"):
+        check_object(_changed("ipv4-addr", {"spec_version": None}))
 
 
 def test_language_content_without_object_modified_is_accepted() -> None:

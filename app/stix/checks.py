@@ -74,11 +74,11 @@ def check_common(obj: dict[str, Any]) -> int | None:
     else:
         _check_id(obj, problems)
     sco = is_sco(obj)
-    spec_version = obj.get("spec_version")
-    if spec_version is None and not sco:  # §6.1: optional on SCOs, where it defaults to 2.1
-        problems.append("'spec_version' is required; this exchange accepts STIX 2.1 ('2.1')")
-    elif spec_version is not None and spec_version != "2.1":
-        problems.append(f"'spec_version' is {spec_version!r}; this exchange accepts STIX 2.1 only")
+    if "spec_version" not in obj:
+        if not sco:  # §6.1: optional on SCOs, where it defaults to 2.1
+            problems.append("'spec_version' is required; this exchange accepts STIX 2.1 ('2.1')")
+    elif obj["spec_version"] != "2.1":
+        problems.append(f"'spec_version' is {obj['spec_version']!r}; this exchange accepts STIX 2.1 only")
     version = None
     if stix_type in CREATED_ONLY_TYPES:
         version = _timestamp(obj, "created", problems)

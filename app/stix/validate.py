@@ -68,7 +68,7 @@ def validate(obj: dict[str, Any]) -> list[Finding]:
         error = pattern_error(obj["pattern"])
         if error:
             findings.append(Finding("pattern", "pattern", f"is not a valid STIX pattern: {error}"))
-    # Granular-marking selectors (§7.2.3.1) are resolved against the object by a separate check, run here.
+    # Hook: granular-marking selector resolution (§7.2.3.1, app/stix/selectors.py) is wired in here.
     if stix_type == "marking-definition":
         _marking_definition(obj, findings)
     if isinstance(obj.get("extensions"), dict):
