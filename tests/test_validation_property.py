@@ -39,11 +39,12 @@ def _ts(moment: datetime, precision: str) -> str:
 
 
 @st.composite
-def ordered_timestamps(draw: st.DrawFn, *, strictly: bool = False) -> tuple[str, str]:
-    """Two RFC 3339 UTC timestamps, the second not earlier (or, ``strictly``, later) than the first."""
+def ordered_timestamps(draw: st.DrawFn, *, strictly: bool = False, millis: bool = False) -> tuple[str, str]:
+    """Two RFC 3339 UTC timestamps, the second not earlier (or, ``strictly``, later) than the first; ``millis``:
+    at least millisecond precision (created and modified, STIX 2.1 §3.2)."""
     first = draw(_moments)
     gap = timedelta(seconds=draw(st.integers(1 if strictly else 0, 10**8)))
-    precision = draw(st.sampled_from(["ms", "us"])) if strictly else draw(st.sampled_from(["s", "ms", "us"]))
+    precision = draw(st.sampled_from(["ms", "us"] if strictly or millis else ["s", "ms", "us"]))
     return _ts(first, precision), _ts(first + gap, precision)
 
 
@@ -77,7 +78,7 @@ _patterns = st.one_of(
 
 @st.composite
 def common(draw: st.DrawFn, stix_type: str) -> dict[str, Any]:
-    created, modified = draw(ordered_timestamps())
+    created, modified = draw(ordered_timestamps(millis=True))
     obj: dict[str, Any] = {"type": stix_type, "spec_version": "2.1", "id": f"{stix_type}--{draw(st.uuids(version=4))}",
                            "created": created, "modified": modified}
     if draw(st.booleans()):
@@ -219,8 +220,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "observed-data": (*_VERSIONED, "first_observed", "last_observed", "number_observed"),
     "identity": (*_VERSIONED, "name"),
     "location": _VERSIONED,
-    "ipv4-addr": ("type", "id", "spec_version", "value"),
-    "file": ("type", "id", "spec_version"),
+    "ipv4-addr": ("type", "id", "value"),  # spec_version is optional on SCOs (§6.1)
+    "file": ("type", "id"),
 }
 _BOOLEANS = {"is_family"}
 _INTEGERS = {"number_observed"}

@@ -198,7 +198,7 @@ def test_storage_gate_requires_type_id_and_spec_version(prop: str) -> None:
     ("labels", ["ok", ""], None),
     ("confidence", "80", "range"),
     ("lang", 5, "type"),
-    ("lang", "", "type"),
+    ("lang", "", "format"),
     ("external_references", {"source_name": "x"}, "type"),
     ("object_marking_refs", TLP_GREEN, "type"),
     ("granular_markings", {"marking_ref": TLP_GREEN, "selectors": ["name"]}, "type"),

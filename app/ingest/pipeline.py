@@ -50,7 +50,9 @@ from app.store.status import StatusRow, insert_status
 _REPOST = Audience(Tlp.RED)
 
 
-def _describe(findings: list[Finding], most: int = 5) -> str:
+def _describe(findings: list[Finding], most: int = 50) -> str:
+    """Every finding up to ``most`` (then "and N more"): one object's findings, each naming its property path and
+    rule; 50 bounds a status entry at a few kilobytes even for an object built to break every rule."""
     text = "; ".join(str(f) for f in findings[:most])
     return text + (f"; and {len(findings) - most} more" if len(findings) > most else "")
 

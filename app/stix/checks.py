@@ -1,5 +1,6 @@
 """The per-object checks every submission passes before it is stored: the STIX 2.1 common properties that
-storage and TAXII depend on (type, id, spec_version, created/modified where the type is versioned)."""
+storage and TAXII depend on (type, id, spec_version, created/modified where the type is versioned). Every problem
+is reported at once, not only the first."""
 
 import hashlib
 import re
@@ -10,14 +11,10 @@ import orjson
 
 from app.config import get_settings
 from app.stix.findings import article
+from app.stix.model import SCO_TYPES, is_sco
 from app.stix.timestamps import TimestampError, parse_timestamp
 
-# STIX 2.1 §6: cyber-observable objects carry no created/modified and are not versioned.
-SCO_TYPES = frozenset({
-    "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
-    "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
-    "user-account", "windows-registry-key", "x509-certificate", "ai-prompt",
-})
+__all__ = ["SCO_TYPES", "CheckedObject", "ObjectRejected", "check_common", "check_object"]
 # Marking definitions have a created but cannot be versioned (STIX 2.1 §7.2.1).
 CREATED_ONLY_TYPES = frozenset({"marking-definition"})
 
@@ -37,56 +34,62 @@ class CheckedObject:
     stix_id: str
     type: str
     spec_version: str
-    version: int | None  # None for objects with neither modified nor created (most SCOs)
+    version: int | None  # None for SCOs (§6: not versioned)
     content_hash: str
     raw: str
-
-    @property
-    def is_sco(self) -> bool:
-        return self.type in SCO_TYPES
+    is_sco: bool  # STIX's SCO types and types announced as "new-sco" (app.stix.model.is_sco)
 
 
-def _timestamp(obj: dict[str, Any], prop: str) -> int:
+def _timestamp(obj: dict[str, Any], prop: str, problems: list[str]) -> int | None:
     value = obj.get(prop)
     if value is None:
-        raise ObjectRejected(f"'{prop}' is required on {article(obj['type'])} object")
+        problems.append(f"'{prop}' is required on {article(obj['type'])} object")
+        return None
     try:
         return parse_timestamp(value, require_utc=True)
     except TimestampError as exc:
-        raise ObjectRejected(f"'{prop}': {exc}") from None
+        problems.append(f"'{prop}': {exc}")
+        return None
 
 
-def _check_id(obj: dict[str, Any]) -> None:
+def _check_id(obj: dict[str, Any], problems: list[str]) -> None:
     prefix, sep, suffix = obj["id"].partition("--")
     if not sep or prefix != obj["type"]:
-        raise ObjectRejected(f"'id' must be '{obj['type']}--<UUID>', not {obj['id']!r}")
-    if not _UUID.match(suffix):
-        raise ObjectRejected(f"'id' must end in a lower-case, hyphenated RFC 4122 UUID, not {suffix!r}")
+        problems.append(f"'id' must be '{obj['type']}--<UUID>', not {obj['id']!r}")
+    elif not _UUID.match(suffix):
+        problems.append(f"'id' must end in a lower-case, hyphenated RFC 4122 UUID, not {suffix!r}")
 
 
 def check_common(obj: dict[str, Any]) -> int | None:
-    """Check what storage relies on; returns the version (modified, else created, else None)."""
+    """Check what storage relies on; returns the version (modified, else created, else None). Raises
+    ObjectRejected naming every problem found."""
     stix_type = obj.get("type")
     if not isinstance(stix_type, str) or not _TYPE.match(stix_type):
         raise ObjectRejected(
             "'type' must be 3-250 characters of lower-case a-z, 0-9 and '-', starting and ending alphanumeric"
         )
+    problems: list[str] = []
     if not isinstance(obj.get("id"), str):
-        raise ObjectRejected("'id' is required and must be a string")
-    _check_id(obj)
-    spec_version = obj.get("spec_version")
-    if spec_version is None:
-        raise ObjectRejected("'spec_version' is required; this exchange accepts STIX 2.1 ('2.1')")
-    if spec_version != "2.1":
-        raise ObjectRejected(f"'spec_version' is {spec_version!r}; this exchange accepts STIX 2.1 only")
-    if stix_type in SCO_TYPES:
-        return None
-    created = _timestamp(obj, "created")
+        problems.append("'id' is required and must be a string")
+    else:
+        _check_id(obj, problems)
+    sco = is_sco(obj)
+    if "spec_version" not in obj:
+        if not sco:  # §6.1: optional on SCOs, where it defaults to 2.1
+            problems.append("'spec_version' is required; this exchange accepts STIX 2.1 ('2.1')")
+    elif obj["spec_version"] != "2.1":
+        problems.append(f"'spec_version' is {obj['spec_version']!r}; this exchange accepts STIX 2.1 only")
+    version = None
     if stix_type in CREATED_ONLY_TYPES:
+        version = _timestamp(obj, "created", problems)
         if "modified" in obj:
-            raise ObjectRejected("a marking-definition cannot be versioned and must not carry 'modified'")
-        return created
-    return _timestamp(obj, "modified")
+            problems.append("a marking-definition cannot be versioned and must not carry 'modified'")
+    elif not sco:
+        _timestamp(obj, "created", problems)
+        version = _timestamp(obj, "modified", problems)
+    if problems:
+        raise ObjectRejected("; ".join(problems))
+    return version
 
 
 def _nesting_depth(value: Any) -> int:
@@ -117,8 +120,9 @@ def check_object(obj: dict[str, Any]) -> CheckedObject:
         obj=obj,
         stix_id=obj["id"],
         type=obj["type"],
-        spec_version=obj["spec_version"],
+        spec_version=obj.get("spec_version", "2.1"),
         version=version,
         content_hash=hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest(),
         raw=raw.decode(),
+        is_sco=is_sco(obj),
     )
