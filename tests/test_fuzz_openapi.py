@@ -14,6 +14,7 @@ filters of §3.5, the envelope body of §5.4), so the fuzz never depends on how 
 
 import base64
 import copy
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
                          {"Authorization": "Bearer aisx_s_not-a-key"}, {"Authorization": "Basic !!!"}],
             existing={"api_root": "exchange", "collection_id": collection, "object_id": obj["id"],
                       "status_id": status["id"], "slug": victim.slug, "key_id": victim.key_id,
-                      "name": "ai-threat-context.schema.json"})
+                      "name": "ai-threat-context.schema.json", "identity_id": f"identity--{uuid.uuid4()}"})
 
 
 def _operations() -> list[str]:

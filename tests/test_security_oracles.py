@@ -225,7 +225,7 @@ def test_producer_facts_only_for_the_real_identity() -> None:
     real, pseudonym = f"identity--{uuid.uuid4()}", f"identity--{uuid.uuid4()}"
     for creator, matches in ((real, True), (pseudonym, False), (None, False)):
         obj = sdo(created_by=creator)
-        facts = Facts.of(obj, 1, "vendor", POSTER, real, "c", index_terms(obj))
+        facts = Facts.of(obj, 1, "vendor", POSTER, {real}, "c", index_terms(obj))
         assert Selector.build({"producers": [POSTER]}, None).matches(facts) is matches
         assert Selector.build({"producer_kinds": ["vendor"]}, None).matches(facts) is matches
         assert Selector.build({"types": ["indicator"]}, None).matches(facts)  # other selectors unaffected
