@@ -2,20 +2,26 @@
 
 Two real exchanges are furnished identically; world B alone then receives the victim's secrets — AMBER, RED,
 AMBER+STRICT and recipient-scoped GREEN objects, embargoed objects of every TLP (CLEAR on the public collection
-too), observables with deterministic ids, relationships and a sighting between hidden objects, a GREEN
-relationship to a hidden AMBER object, an identity, marking-definitions, minted audience markings, a restricted
-collection's content — and the two pseudonymous posts are made by the victim in B but by a bystander in A.
+too), observables with deterministic ids, relationships and a sighting between hidden objects, an identity,
+marking-definitions, minted audience markings, a restricted collection's content — and the two pseudonymous posts
+are made by the victim in B but by a bystander in A. In both worlds the victim posts a GREEN relationship between
+two ids B hides: a relationship is shown by its own marking only (docs/threat-model/oracles.md), so it is not
+hidden, and it must look the same whether its endpoints are absent (A) or present but hidden (B).
 The attacker and a colluding participant (and anonymous readers) then run the same session against both; every
 answer must be identical after normalisation (tests/support/noninterference.py says exactly what is normalised,
 and why). Candidate ids — everything the attacker references, reads, re-uses or deletes — are the ids world B
-holds hidden: an attacker may guess or learn any id, and must learn nothing from trying it.
+holds hidden: an attacker may guess or learn any id, and must learn nothing from trying it. Two kinds of use are
+left out because decided rules make them no leak, each documented as accepted (docs/threat-model/markings.md,
+oracles.md): referencing a minted marking's id without minting it (the id is a keyed HMAC of its body: knowing it
+is the capability to use it, and the attacker learns it by minting the same body, which the sessions do), and
+posting under the id of a marking-definition someone else holds (marking-definition ids are owned exchange-wide).
 
 Each hand-written test covers one class of leak and, after the first, reads only through ``match[id]`` on the
 ids it touches, so that a difference found by one test makes the later ones fail for the same reason as little
 as possible (a post accepted in one world and refused in the other leaves the attacker-visible states different,
 and later whole-collection reads then differ too). All tests share one pair of worlds: furnishing a pair takes
-about a minute on a loaded 2-core machine (mostly the CLI processes that make collections and grants).
-The generated sessions run last."""
+10-20 s (SQLite and PostgreSQL, loaded 2-core machine; the five CLI processes that make collections and grants
+cost most of it: the admin API has no collection or grant endpoints). The generated sessions run last."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
