@@ -32,6 +32,8 @@ from tests.sharing_helpers import (
     post,
     rejected,
     sdo,
+    stamp,
+    wait_until,
 )
 from tests.support.server import Participant, Server
 from tests.support.stix import TLP_AMBER, TLP_CLEAR, TLP_GREEN
@@ -173,6 +175,33 @@ def test_reposted_minted_marking_with_changed_content(people: dict[str, Particip
     assert set(failures(status)) == {minted["id"]}, status
     assert sees(agency.client, cid, obj["id"]) and not sees(squatter.client, cid, obj["id"])
     assert served(agency.client, cid, minted["id"]) == [minted]
+
+
+def test_a_minted_marking_is_served_only_with_what_uses_it(server: Server, people: dict[str, Participant],
+                                                            where: dict[str, str]) -> None:
+    """A minted marking joins the collections of the objects that use it, but is served to nobody before its
+    embargo ends (it would tell its readers that an embargoed object was posted, and until when), then only to
+    its recipients, and an embargo-only marking only beside objects every participant may read. A marking minted
+    but never used is in no collection."""
+    victim, squatter, agency, bystander = (people[r] for r in ("victim", "squatter", "agency", "bystander"))
+    cid, grouped = where["shared"], collection(server, "sec-grouped", "--default-group", "sec-labs")
+    soon = stamp(8.0)  # ample for the checks before it on a loaded machine (PostgreSQL: about 3 s)
+    later, later_gov = mint(victim.client, embargo=LATER)["id"], mint(victim.client, groups=("sec-gov",),
+                                                                     embargo=LATER)["id"]
+    soon_only, soon_gov = mint(victim.client, embargo=soon)["id"], mint(victim.client, groups=("sec-gov",),
+                                                                       embargo=soon)["id"]
+    unused = mint(victim.client, groups=("sec-gov",), embargo="2098-01-01T00:00:00Z")["id"]
+    accepted(victim.client, cid, sdo(marking=[TLP_GREEN, later]), sdo(marking=[TLP_AMBER, later_gov]),
+             sdo(marking=[TLP_AMBER, soon_gov]))
+    narrow = sdo(marking=[TLP_AMBER, soon_only])  # to the default group sec-labs only
+    accepted(victim.client, grouped, narrow)
+    readers = [victim.client, squatter.client, agency.client, bystander.client]
+    for marking in (later, later_gov, soon_only, soon_gov, unused):
+        assert not any(sees(reader, c, marking) for reader in readers for c in (cid, grouped)), marking
+    wait_until(soon, margin=1.5)
+    assert sees(agency.client, cid, soon_gov) and not sees(bystander.client, cid, soon_gov)
+    assert sees(victim.client, grouped, narrow["id"]) and not sees(bystander.client, grouped, narrow["id"])
+    assert not any(sees(reader, grouped, soon_only) for reader in readers)
 
 
 # ------------------------------------------------------------------ 3. probing

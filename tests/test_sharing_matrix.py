@@ -175,17 +175,22 @@ def _markings(world_people: dict[str, Participant], lab_a: Participant, short: s
 
 def _marking_cases(cases: list[Case], minted: dict[tuple[str, str], dict[str, Any]]) -> list[Case]:
     """Minted markings join the collections of the accepted objects that use them. One naming recipients is
-    seen by those recipients only (not by the lab that minted it); an embargo-only one by every participant;
-    neither is CLEAR, so neither is served from the public collection."""
+    seen by those recipients only (not by the lab that minted it); an embargo-only one by every participant, and
+    it joins only beside objects every participant may read (GREEN or CLEAR); neither is seen by anyone before
+    its embargo ends (issue 12: it would tell that an embargoed object was posted), nor, not being CLEAR, served
+    from the public collection."""
     by_id = {marking["id"]: (key, marking) for key, marking in minted.items()}
     result = []
     for where in COLLECTIONS:
-        used = {ref for case in cases if case.where == where and case.rejected is None
-                for _, obj in case.versions for ref in obj.get("object_marking_refs", [])}
-        for marking_id in sorted(used & set(by_id)):
+        users = [(ref, obj) for case in cases if case.where == where and case.rejected is None
+                 for _, obj in case.versions for ref in obj.get("object_marking_refs", []) if ref in by_id]
+        for marking_id in sorted({ref for ref, _ in users}):
             (recipients, embargo), marking = by_id[marking_id]
             who = RECIPIENTS[recipients]
-            readers = set() if where == "public" else set(PARTICIPANTS) if who is None else set(who)
+            if who is None and not any(ref == marking_id and {TLP_GREEN, TLP_CLEAR} & set(obj["object_marking_refs"])
+                                       for ref, obj in users):
+                continue
+            readers = set() if where == "public" or embargo == "far" else set(PARTICIPANTS) if who is None else set(who)
             result.append(Case(f"marking {recipients}/{embargo} in {where}", where, [("exchange", marking)],
                                {p: (0,) for p in readers}))
     return result

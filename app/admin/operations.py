@@ -97,9 +97,11 @@ def mint(conn: Connection, actor: int | None, spec: AudienceSpec) -> dict[str, A
         # (publishing makes the exchange's canonical body the one stored and served under the id, whatever
         # else was there: minting never hands out an id that stands for other content)
         recipients = frozenset(identities[i] for i in spec.identities)
-        # Recipient lists are seen by the recipients only; an embargo-only marking says nothing secret.
+        # Seen by the recipients only (every participant, for an embargo-only marking), and by nobody before the
+        # embargo ends: a marking served earlier would tell its readers that an embargoed object was posted,
+        # and until when (issue 12). It joins collections with the objects that use it (pipeline).
         tlp = Tlp.AMBER if spec.has_recipients else Tlp.GREEN
-        publish(conn, None, [marking], Audience(tlp, None, recipients, frozenset(spec.groups)))
+        publish(conn, None, [marking], Audience(tlp, spec.embargo_until, recipients, frozenset(spec.groups)))
     record(conn, "audience.mint", participant_id=actor, detail={"marking_id": marking["id"]})
     return marking
 

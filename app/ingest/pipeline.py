@@ -204,7 +204,7 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
             entries[index].message = outcome.error
         stored = [(objects[i], cand, out) for (i, cand), out in zip(placed, outcomes, strict=True) if out.seq]
         feeds = _route_to_feeds(conn, collection, poster, stored, now)
-        _add_exchange_markings(conn, [collection.id, *feeds], [obj for obj, _, _ in stored], now)
+        _add_exchange_markings(conn, [collection.id, *feeds], stored, markings, now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
@@ -249,14 +249,27 @@ def _check_identity(stix_id: str, poster: Poster, *, repost: bool, claimed: bool
 
 
 
-def _add_exchange_markings(conn: Connection, collection_ids: list[str], stored: list[dict[str, Any]],
-                           now: int) -> None:
+def _add_exchange_markings(conn: Connection, collection_ids: list[str],
+                           stored: list[tuple[dict[str, Any], Candidate, StoreOutcome]],
+                           markings: _AudienceMarkings, now: int) -> None:
     """Minted audience markings join the collections (and feeds) of the objects that use them, so that
-    readers can resolve them."""
-    wanted = {r for obj in stored for r in marking_refs(obj)} - set(TLP_BY_ID)
+    readers can resolve them: a marking is stored with its own audience (its recipients) and embargo, so it is
+    served only to its recipients and only from the end of its embargo, like the objects that use it. An
+    embargo-only marking (readable by every participant) joins only with objects every participant may read:
+    served beside a narrower object, it would tell everyone else that such an object was posted (issue 12)."""
+    wanted = {ref for obj, cand, _ in stored for ref in marking_refs(obj)
+              if ref not in TLP_BY_ID and _no_wider(markings(ref), cand.audience)}
     seqs = object_store.exchange_object_seqs(conn, sorted(wanted))
     for collection_id in collection_ids if seqs else []:
         object_store.add_to_collection(conn, collection_id, seqs, now)
+
+
+def _no_wider(spec: AudienceSpec | None, user: Audience) -> bool:
+    """Whether a marking with this spec reaches nobody its user does not (a re-post's audience is the stored
+    one, unknown here: only markings with recipients, whose users reach at least them, join with it)."""
+    if spec is None or spec.has_recipients:
+        return spec is not None
+    return user is not _REPOST and user.tlp <= Tlp.GREEN and not user.has_recipients
 
 
 def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,

@@ -30,7 +30,10 @@ Normalisation (applied to status code, every header value and the body, in this 
    consistent renaming of values the attacker cannot choose.
 
 Headers not compared (documented list, ``IGNORED_HEADERS``): ``date`` and ``server`` (wall clock and server
-software, the same whatever the store holds). ``content-length`` *is* compared: a length is observable.
+software, the same whatever the store holds). ``content-length`` *is* compared: a length is observable; less the
+length of the ``next`` token, which is compressed before it is sealed (app/taxii/cursor.py), so its length varies
+with the digits of the clock reading it carries — a value the reader was served (the page's last date_added) and
+that differs between any two servers; the token itself is compared as above.
 Timing is never compared (see docs/threat-model.md, out of scope)."""
 
 import base64
@@ -201,7 +204,7 @@ def secret_ids(seed: str = "victim") -> Secrets:
     for label, kind in [("amber", "indicator"), ("red", "malware"), ("strict", "attack-pattern"),
                         ("green-to-agency", "indicator"), ("embargoed-green", "indicator"),
                         ("embargoed-amber", "indicator"), ("embargoed-clear", "indicator"),
-                        ("relationship", "relationship"), ("green-rel-to-amber", "relationship"),
+                        ("relationship", "relationship"),
                         ("sighting", "sighting"), ("employee", "identity"), ("statement", "marking-definition"),
                         ("own-audience", "marking-definition"), ("vault-green", "indicator"),
                         ("vault-clear", "indicator"), ("report", "report")]:
@@ -239,7 +242,6 @@ def plant_secrets(world: World, secrets: Secrets) -> None:
              sdo(stix_id=o["embargoed-green"], marking=[TLP_GREEN, embargo]),
              sdo(stix_id=o["embargoed-amber"], marking=[TLP_AMBER, circle_embargo]),
              relationship(o["amber"], o["red"], marking=amber, id=o["relationship"]),
-             relationship(o["amber"], o["strict"], id=o["green-rel-to-amber"]),  # GREEN, to a hidden endpoint
              {**sdo("sighting", stix_id=o["sighting"], marking=amber), "sighting_of_ref": o["amber"], "count": 3},
              {"type": "identity", "spec_version": "2.1", "id": o["employee"], "created": "2026-01-02T00:00:00.000Z",
               "modified": "2026-01-02T00:00:00.000Z", "name": "Victim red-team lead",
@@ -254,6 +256,17 @@ def plant_secrets(world: World, secrets: Secrets) -> None:
              *(sco(kind, amber, **props) for kind, props in VICTIM_SCOS.values()))
     accepted(victim, public, sdo(stix_id=o["embargoed-clear"], marking=[TLP_CLEAR, embargo]))
     accepted(victim, vault, sdo(stix_id=o["vault-green"]), sdo(stix_id=o["vault-clear"], marking=TLP_CLEAR))
+
+
+GREEN_RELATIONSHIP = Ids("visible")("relationship")
+
+
+def post_green_relationship(world: World, secrets: Secrets) -> None:
+    """In both worlds, the victim's GREEN relationship between two of the ids world B hides: a relationship is
+    shown by its own marking only (docs/threat-model/oracles.md, class 2), so it is visible to every participant,
+    and it must look the same whether its endpoints are absent (A) or present but hidden (B)."""
+    accepted(world.people["victim"].client, world.collections["shared"],
+             relationship(secrets.objects["amber"], secrets.objects["strict"], id=GREEN_RELATIONSHIP))
 
 
 def post_pseudonymous(world: World, poster: str, seed: str = "pseudonymous") -> None:
@@ -394,6 +407,14 @@ class _Relabel:
         return self.seen.setdefault(value, f"{self.prefix}{len(self.seen) + 1}")
 
 
+def _headers(record: Record) -> list[tuple[str, str]]:
+    """Compared headers, lower-cased; ``content-length`` less the length of the ``next`` token (see the module
+    docstring)."""
+    token_length = sum(map(len, _NEXT.findall(record.body)))
+    return [(k, str(int(v) - token_length) if k == "content-length" else v)
+            for k, v in ((k.lower(), v) for k, v in record.headers) if k not in IGNORED_HEADERS]
+
+
 class Normaliser:
     def __init__(self, world: World, steps: Iterable[Step]) -> None:
         steps = list(steps)
@@ -418,8 +439,7 @@ class Normaliser:
         return out
 
     def _names(self, record: Record) -> str:
-        text = orjson.dumps([[(k.lower(), v) for k, v in record.headers if k.lower() not in IGNORED_HEADERS],
-                             record.body]).decode()
+        text = orjson.dumps([_headers(record), record.body]).decode()
         for value, name in self.names.items():
             text = text.replace(value, name)
         return text
