@@ -97,6 +97,7 @@ def test_creating_commands_print_one_json_object(server: Server) -> None:
     (["participant", "add", "spy-1", "--name", "Spy", "--kind", "spy"], "kind"),
     (["key", "issue", "nobody"], "nobody"),
     (["grant", "admin", "no-such-collection", "--read"], "no-such-collection"),
+    (["collection", "add", "shared-again", "--title", "SHARED exchange collection"], "already has a collection titled"),
     (["ingest", "{file}", "--as", "admin", "--collection", "no-such-collection"], "no-such-collection"),
     (["ingest", "{missing}", "--as", "admin", "--collection", "shared"], "missing.json"),
     (["ingest", "{broken}", "--as", "admin", "--collection", "shared"], "broken.jsonl: object 1 is not JSON"),

@@ -25,6 +25,9 @@ def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, p
         raise NotFound(f"no API root {api_root!r}")
     if store.find_collection(conn, alias, api_root) is not None:
         raise RegistryError(f"API root {api_root!r} already has a collection {alias!r}")
+    if (holder := store.title_holder(conn, api_root, title)) is not None:
+        raise RegistryError(f"API root {api_root!r} already has a collection titled {title!r} ({holder}): TAXII "
+                            "clients such as XSOAR and OpenCTI select collections by title, so titles are unique")
     if public and default_group:
         raise RegistryError("a public collection holds TLP:CLEAR only and cannot have a default AMBER group")
     row = CollectionRow(str(uuid.uuid4()), api_root, alias, title, description, public, default_group,

@@ -12,7 +12,14 @@ from app.feeds.definitions import FeedDefinition, FeedError
 from app.feeds.selector import Facts, Selector
 from app.sharing.exchange import publish_definitions
 from app.stix.ai import index_terms
-from app.store.collections import CollectionRow, Subject, get_api_root, insert_collection, list_collections
+from app.store.collections import (
+    CollectionRow,
+    Subject,
+    get_api_root,
+    insert_collection,
+    list_collections,
+    title_holder,
+)
 from app.store.engine import now_us
 from app.store.models import Collection, Grant, Membership, Participant, StixObject, UpstreamState
 from app.store.objects import add_to_collection
@@ -47,6 +54,9 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
             _collections.c.id != feed.id)).first()
         if clash:
             raise FeedError(f"{feed.source}: alias {feed.alias!r} is already used by collection {clash.id}")
+        if (holder := title_holder(conn, feed.api_root, feed.title, other_than=feed.id)) is not None:
+            raise FeedError(f"{feed.source}: title {feed.title!r} is already used by collection {holder} (TAXII "
+                            "clients such as XSOAR and OpenCTI select collections by title, so titles are unique)")
         if row is None:
             insert_collection(conn, CollectionRow(feed.id, feed.api_root, feed.alias, feed.title, feed.description,
                                                   feed.public, feed.default_group), now_us())

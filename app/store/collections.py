@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from app.store.models import ApiRoot, Collection, Grant
 
@@ -81,6 +81,16 @@ def find_collection(conn: Connection, id_or_alias: str, api_root: str | None = N
         query = query.where(_collections.c.api_root == api_root)
     rows = conn.execute(query).all()
     return _collection(rows[0]) if len(rows) == 1 else None
+
+
+def title_holder(conn: Connection, api_root: str, title: str, other_than: str | None = None) -> str | None:
+    """The id of a collection of ``api_root`` already titled ``title`` (compared without case), if any: XSOAR and
+    OpenCTI pick a collection by its title, so two alike would make them sync the wrong one."""
+    query = select(_collections.c.id).where(_collections.c.api_root == api_root,
+                                            func.lower(_collections.c.title) == title.lower())
+    if other_than is not None:
+        query = query.where(_collections.c.id != other_than)
+    return conn.execute(query.limit(1)).scalar()
 
 
 def insert_collection(conn: Connection, row: CollectionRow, created_at: int) -> None:
