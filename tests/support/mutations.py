@@ -13,6 +13,7 @@ tests/data."""
 
 import copy
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -512,11 +513,8 @@ class Figures:
         out = [f"{label}: MUST violations accepted: {must} of {self.must_total} "
                f"({100 * must / max(self.must_total, 1):.1f}%); valid objects rejected: {len(self.valid_rejected)} "
                f"of {self.valid_total}; crashed: {len(self.crashed)}"]
-        by_rule: dict[str, int] = {}
-        for mutation in self.must_accepted:
-            by_rule[f"{mutation.rule} ({mutation.section})"] = by_rule.get(f"{mutation.rule} ({mutation.section})",
-                                                                             0) + 1
-        out += [f"  accepted {count:4d} × {rule}" for rule, count in sorted(by_rule.items(), key=lambda i: -i[1])]
+        by_rule = Counter(f"{m.rule} ({m.section})" for m in self.must_accepted)
+        out += [f"  accepted {count:4d} x {rule}" for rule, count in by_rule.most_common()]
         out += [f"  rejected valid: {m.name}: {why[:140]}" for m, why in self.valid_rejected]
         out += [f"  crashed: {m.name}" for m in self.crashed[:10]]
         out += [f"  crashed: and {len(self.crashed) - 10} more"] if len(self.crashed) > 10 else []
@@ -552,7 +550,7 @@ def real_data_rate() -> tuple[int, float]:
 
     data = Path(__file__).resolve().parent.parent / "data"
     objects: list[dict[str, Any]] = []
-    for path in sorted(data.glob("examples/*.json")) + [data / "atlas" / "stix-atlas.json"]:
+    for path in [*sorted(data.glob("examples/*.json")), data / "atlas" / "stix-atlas.json"]:
         objects += json.loads(path.read_text(encoding="utf-8"))["objects"]
     with gzip.open(data / "genai-incidents-ai-subset.stix.json.gz") as stream:
         objects += json.load(stream)["objects"]
