@@ -15,6 +15,8 @@ import sys
 import threading
 from collections import OrderedDict
 
+from app.stix.findings import Finding
+
 # Per-pattern bounds, rejected above with a per-object failure. Measured on this machine class (bench/
 # validation_resources.py): this parser checks about 2-3 MiB/s of pattern, so a pattern at MAX_PATTERN_LENGTH costs
 # at most ~30 ms; the longest pattern in the shared sample data is 238 characters. The reference parser
@@ -121,6 +123,7 @@ class _Parser:
     def close(self, text: str) -> None:
         self.expect(text)
         self.depth -= 1
+        self.paths: list[tuple[str, str, int]] = []  # (object type, first property, position) of each object path
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -274,6 +277,7 @@ class _Parser:
             raise PatternError(f"expected an object type such as file or ipv4-addr at position {pos}, found {text!r}")
         self.expect(":")
         steps = [self._path_step()]
+        self.paths.append((text, steps[0], pos))
         while True:
             if self.is_("."):
                 self.take()
@@ -357,3 +361,72 @@ def _parse(pattern: str) -> str | None:
     except PatternError as exc:
         return str(exc)
     return None
+
+
+# ------------------------------------------------------------------ object paths (STIX 2.1 §9.4)
+
+_TYPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")  # §2.5 "type": 3-250 of a-z, 0-9, '-'
+_PROPERTY_NAME = re.compile(r"[a-z0-9_]{3,250}")  # §3.1 property names
+_SCO_COMMON = frozenset({"id", "type", "spec_version", "object_marking_refs", "granular_markings", "defanged",
+                         "extensions"})
+# STIX 2.1 §6: the properties of each cyber-observable type, beyond the common ones above.
+_SCO_PROPERTIES: dict[str, frozenset[str]] = {name: frozenset(props.split()) | _SCO_COMMON for name, props in {
+    "artifact": "mime_type payload_bin url hashes encryption_algorithm decryption_key",
+    "autonomous-system": "number name rir",
+    "directory": "path path_enc ctime mtime atime contains_refs",
+    "domain-name": "value resolves_to_refs",
+    "email-addr": "value display_name belongs_to_ref",
+    "email-message": "is_multipart date content_type from_ref sender_ref to_refs cc_refs bcc_refs message_id "
+                     "subject received_lines additional_header_fields body body_multipart raw_email_ref",
+    "file": "hashes size name name_enc magic_number_hex mime_type ctime mtime atime parent_directory_ref "
+            "contains_refs content_ref",
+    "ipv4-addr": "value resolves_to_refs belongs_to_refs",
+    "ipv6-addr": "value resolves_to_refs belongs_to_refs",
+    "mac-addr": "value",
+    "mutex": "name",
+    "network-traffic": "start end is_active src_ref dst_ref src_port dst_port protocols src_byte_count "
+                       "dst_byte_count src_packets dst_packets ipfix src_payload_ref dst_payload_ref "
+                       "encapsulates_refs encapsulated_by_ref",
+    "process": "is_hidden pid created_time cwd command_line environment_variables opened_connection_refs "
+               "creator_user_ref image_ref parent_ref child_refs",
+    "software": "name cpe swid languages vendor version",
+    "url": "value",
+    "user-account": "user_id credential account_login account_type display_name is_service_account is_privileged "
+                    "can_escalate_privs is_disabled account_created account_expires credential_last_changed "
+                    "account_first_login account_last_login",
+    "windows-registry-key": "key values modified_time creator_user_ref number_of_subkeys",
+    "x509-certificate": "is_self_signed hashes version serial_number signature_algorithm issuer validity_not_before "
+                        "validity_not_after subject subject_public_key_algorithm subject_public_key_modulus "
+                        "subject_public_key_exponent x509_v3_extensions",
+}.items()}
+
+
+def _path_problem(stix_type: str, prop: str) -> str | None:
+    if not _TYPE_NAME.fullmatch(stix_type):
+        return f"{stix_type!r} is not an object type: 3-250 characters of lower-case a-z, 0-9 and '-'"
+    if prop != "id" and not _PROPERTY_NAME.fullmatch(prop):
+        return f"{prop!r} is not a property name: 3-250 characters of lower-case a-z, 0-9 and '_'"
+    known = _SCO_PROPERTIES.get(stix_type)
+    if known is not None and prop not in known and not prop.startswith("x_"):
+        return f"{stix_type} has no property {prop!r} (custom properties start with 'x_')"
+    return None
+
+
+def pattern_path_findings(pattern: str) -> list[Finding]:
+    """A finding for each object path of a grammatically valid ``pattern`` whose object type is not a STIX type
+    name, whose first property is not a property name, or, on a STIX cyber-observable type, is neither one of its
+    properties nor a custom ``x_`` one (``[File:Name = 'a']`` and ``[file:nmae = 'a']`` both match nothing).
+    Later steps are dictionary keys (``hashes.'SHA-256'``, ``extensions.'…-ext'``) or properties of referenced
+    objects and are not checked. Kept apart from ``pattern_error``, which answers for the grammar alone (and is
+    cross-checked against stix2-patterns on exactly that)."""
+    parser = _Parser(pattern)
+    try:
+        parser.pattern()
+    except PatternError:
+        return []  # pattern_error reports it
+    findings = []
+    for stix_type, prop, pos in parser.paths:
+        problem = _path_problem(stix_type, prop)
+        if problem:
+            findings.append(Finding("pattern", "pattern-path", f"object path at position {pos}: {problem}"))
+    return findings
