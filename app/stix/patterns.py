@@ -371,8 +371,8 @@ def _analyse(pattern: str) -> _Analysis:
     if len(pattern) > MAX_PATTERN_LENGTH:  # before tokenizing: the token list takes ~100 bytes per character
         return (f"the pattern is {len(pattern)} characters long; this exchange accepts at most "
                 f"{MAX_PATTERN_LENGTH}", ())
-    parser = _Parser(pattern)
     try:
+        parser = _Parser(pattern)  # tokenizing raises on a character no token starts with
         parser.pattern()
     except PatternError as exc:
         return str(exc), ()

@@ -191,7 +191,7 @@ def hashes(value: Any, path: str, out: list[Finding]) -> None:
 
 
 def _not_identifier(value: Any, path: str) -> Finding:
-    return Finding(path, "identifier", f"must be a STIX identifier 'type--<RFC 4122 UUID>', not {value!r}"[:300])
+    return Finding(path, "identifier", f"must be a STIX identifier 'type--<UUID>' (RFC 4122), not {value!r}"[:300])
 
 
 def ref(*types: str, category: str | None = None, excluded: frozenset[str] = frozenset()) -> Check:

@@ -203,7 +203,11 @@ def _is_timestamp(value: Any) -> bool:
 
 # ------------------------------------------------------------------ per-property mutations
 
-BAD_TIMESTAMPS = {  # §3.2: RFC 3339, UTC, capital T and Z
+# §3.2 (created/modified) and the timestamp type of §2: "MUST be a valid RFC 3339-formatted timestamp [RFC3339]
+# using the format YYYY-MM-DDTHH:mm:ss[.s+]Z" in UTC with "the 'Z' designation". RFC 3339 alone would admit 't'
+# and 'z' (its §5.6 note); the STIX format fixes upper-case T and Z, as do the OASIS JSON schema
+# (common/timestamp.json) and stix2's regular expression. So lower-case t/z stay MUST violations.
+BAD_TIMESTAMPS = {
     "lower-case t": "2026-01-01t00:00:00.000Z", "lower-case z": "2026-01-01T00:00:00.000z",
     "offset +00:00": "2026-01-01T00:00:00.000+00:00", "offset +02:00": "2026-01-01T02:00:00.000+02:00",
     "no Z": "2026-01-01T00:00:00.000", "February 30": "2026-02-30T00:00:00.000Z", "month 13": "2026-13-01T00:00:00Z",
@@ -541,8 +545,9 @@ def stix2_validator_figures(found: list[Mutation]) -> Figures:
     return figures([(m, answers[stix2_validator_verdict(m.obj)]) for m in found])
 
 
-def real_data_rate() -> tuple[int, float]:
-    """Objects of tests/data and the exchange's validation rate over them in objects/s (this process: one core)."""
+def real_data_rate(passes: int = 5) -> tuple[int, float]:
+    """Objects of tests/data and the exchange's validation rate over them in objects/s (this process: one core):
+    the storage gate, the exchange's extensions and every STIX MUST, as ``exchange_rejection`` runs them."""
     import gzip
     import json
     import time
@@ -555,10 +560,13 @@ def real_data_rate() -> tuple[int, float]:
     with gzip.open(data / "genai-incidents-ai-subset.stix.json.gz") as stream:
         objects += json.load(stream)["objects"]
     exchange_rejection(objects[0])  # warm up: schemas compile once
-    start = time.perf_counter()
-    for obj in objects:
-        exchange_rejection(obj)
-    return len(objects), len(objects) / (time.perf_counter() - start)
+    best = float("inf")
+    for _ in range(passes):  # the best pass in CPU time: on a shared machine wall time measures the neighbours
+        start = time.process_time()
+        for obj in objects:
+            exchange_rejection(obj)
+        best = min(best, time.process_time() - start)
+    return len(objects), len(objects) / best
 
 
 def main() -> None:
@@ -573,7 +581,8 @@ def main() -> None:
     print("\n".join(exchange_figures(found).lines("exchange (strict)")))
     print("\n".join(stix2_validator_figures(found).lines("stix2-validator")))
     count, rate = real_data_rate()
-    print(f"exchange validation on tests/data: {count} objects, {rate:,.0f} objects/s on one core")
+    print(f"exchange validation on tests/data: {count} objects, {rate:,.0f} objects/s on one core (best of 5 passes, "
+          "CPU time)")
 
 
 if __name__ == "__main__":
