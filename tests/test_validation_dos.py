@@ -154,10 +154,10 @@ def test_long_patterns_are_not_kept_in_the_cache() -> None:
 def test_the_pattern_cache_is_bounded_in_bytes() -> None:
     cache = _ResultCache(longest=1000, budget=20_000)
     for i in range(200):
-        cache.put(f"[a:b = '{i:0900d}']", None)
+        cache.put(f"[a:b = '{i:0900d}']", (None, ()))
     held = sum(sys.getsizeof(key) for key in cache.entries)
     assert held <= 20_000 and cache.size == held
-    assert cache.get(f"[a:b = '{199:0900d}']") == (True, None) and cache.get(f"[a:b = '{0:0900d}']")[0] is False
+    assert cache.get(f"[a:b = '{199:0900d}']") == (None, ()) and cache.get(f"[a:b = '{0:0900d}']") is None
 
 
 def test_long_timestamps_are_not_kept_in_the_cache() -> None:

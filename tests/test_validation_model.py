@@ -54,6 +54,27 @@ def test_created_and_modified_are_precise_to_the_millisecond(prop: str, value: s
                                   prop: "2026-01-01T00:00:00.123456Z"}))
 
 
+@pytest.mark.parametrize(("stix_type", "prop", "value"), [
+    ("indicator", "created_by_ref", f"identity--{U[:19]}1{U[20:]}"),  # variant digit 1: NCS, not RFC 4122
+    ("indicator", "object_marking_refs", [f"marking-definition--{U[:14]}0{U[15:]}"]),  # version 0
+    ("relationship", "target_ref", f"identity--{U[:19]}c{U[20:]}"),  # variant c: Microsoft GUID
+    ("file", "parent_directory_ref", f"directory--{U[:19]}f{U[20:]}"),
+])
+def test_references_end_in_rfc4122_uuids_like_ids(stix_type: str, prop: str, value: Any) -> None:
+    """§2.9: the id check (app.stix.checks) and the reference check are one (app.stix.values.UUID)."""
+    path = f"{prop}[0]" if isinstance(value, list) else prop
+    _assert_finding(_changed(stix_type, {prop: value}), path, "identifier")
+
+
+def test_selectors_and_pattern_paths_are_checked_by_validate() -> None:
+    """§7.2.3.1 and §9.4, wired into validate (they were separate functions, called by nothing)."""
+    marked = _changed("indicator", {"granular_markings": [{"marking_ref": TLP_WHITE, "selectors": ["nope"]}]})
+    _assert_finding(marked, "granular_markings[0].selectors[0]", "selector")
+    _assert_finding(_changed("indicator", {"pattern": "[file:nmae = 'a']", "pattern_type": "stix"}), "pattern",
+                    "pattern-path")
+    assert validate(_changed("indicator", {"pattern": "[file:nmae = 'a']", "pattern_type": "sigma"})) == []
+
+
 @pytest.mark.parametrize("value", ["2026-01-01T00:00:00.000z", "2026-01-01t00:00:00.000Z"])
 def test_timestamps_use_upper_case_t_and_z(value: str) -> None:
     _assert_finding(_changed("indicator", {"valid_from": value}), "valid_from", "timestamp")

@@ -411,6 +411,29 @@ TYPES: dict[str, TypeSpec] = {
 }
 _STIX_TYPES = frozenset(TYPES) - {"ai-prompt"}
 
+# The common properties each kind of object defines (§3.2 SDOs and SROs, §6.1 SCOs, §7.2.1 marking-definitions;
+# language-content and extension-definition take the SDO ones): with each type's own properties, the names STIX
+# 2.1 defines on it. ``COMMON`` checks their values wherever they appear; these say where they belong.
+_ALWAYS = frozenset({"type", "id", "spec_version", "extensions"})
+_SDO_COMMON = frozenset({"created_by_ref", "created", "modified", "revoked", "labels", "confidence", "lang",
+                         "external_references", "object_marking_refs", "granular_markings"})
+_SCO_COMMON = frozenset({"object_marking_refs", "granular_markings", "defanged"})
+_MARKING_COMMON = frozenset({"created_by_ref", "created", "external_references", "object_marking_refs",
+                             "granular_markings"})
+
+
+def _common(stix_type: str, kind: str) -> frozenset[str]:
+    if stix_type == "marking-definition":
+        return _MARKING_COMMON
+    return _SCO_COMMON if kind == "sco" else _SDO_COMMON
+
+
+# STIX 2.1 type → every property name it defines (the exchange's own ai-prompt is left out: its extension's schema
+# defines it). Used to name custom properties (app.stix.custom) and to check pattern object paths (app.stix.patterns).
+DEFINED: dict[str, frozenset[str]] = {
+    name: _ALWAYS | _common(name, spec.kind) | frozenset(spec.props)
+    for name, spec in TYPES.items() if name in _STIX_TYPES}
+
 # §6: the predefined extensions of SCOs, by host type → extension name → (required, properties). Every one of
 # them MUST carry at least one property (enforced for every extension: an empty body is refused).
 _SERVICE_STATUS = {"SERVICE_CONTINUE_PENDING", "SERVICE_PAUSE_PENDING", "SERVICE_PAUSED", "SERVICE_RUNNING",

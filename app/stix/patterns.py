@@ -15,6 +15,9 @@ import sys
 import threading
 from collections import OrderedDict
 
+from app.stix.findings import Finding
+from app.stix.model import DEFINED, SCO_TYPES
+
 # Per-pattern bounds, rejected above with a per-object failure. Measured on this machine class (bench/
 # validation_resources.py): this parser checks about 2-3 MiB/s of pattern, so a pattern at MAX_PATTERN_LENGTH costs
 # at most ~30 ms; the longest pattern in the shared sample data is 238 characters. The reference parser
@@ -103,6 +106,7 @@ class _Parser:
         self.hash_algorithm: str | None = None  # set when the last object path ends in hashes.<algorithm>
         self.depth = 0
         self.counts = {"comparison": 0, "observation": 0, "qualifier": 0}
+        self.paths: list[tuple[str, str, int]] = []  # (object type, first property, position) of each object path
 
     def count(self, what: str, limit: int) -> None:
         self.counts[what] += 1
@@ -274,6 +278,7 @@ class _Parser:
             raise PatternError(f"expected an object type such as file or ipv4-addr at position {pos}, found {text!r}")
         self.expect(":")
         steps = [self._path_step()]
+        self.paths.append((text, steps[0], pos))
         while True:
             if self.is_("."):
                 self.take()
@@ -299,39 +304,47 @@ class _Parser:
         return text[1:-1] if kind == "string" else text
 
 
+# What one parse finds: the grammar error (None when the pattern is valid) and, for a valid pattern, the problem
+# of each object path (app.stix.model's types and properties, §9.4). Cached together: one parse answers both.
+_Analysis = tuple[str | None, tuple[str, ...]]
+
+
 class _ResultCache:
-    """A least-recently-used map of pattern → error, bounded by the bytes it holds, not by its entries:
+    """A least-recently-used map of pattern → analysis, bounded by the bytes it holds, not by its entries:
     patterns longer than ``longest`` are never kept, and the oldest entries go when the keys and values
     together exceed ``budget`` bytes. (An entry-bounded cache of 65,536 patterns could hold 64 GiB of megabyte
     patterns.) Thread-safe: validation may run on worker threads."""
 
     def __init__(self, longest: int, budget: int) -> None:
         self.longest, self.budget, self.size = longest, budget, 0
-        self.entries: OrderedDict[str, str | None] = OrderedDict()
+        self.entries: OrderedDict[str, _Analysis] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, pattern: str) -> tuple[bool, str | None]:
+    def get(self, pattern: str) -> _Analysis | None:
         with self.lock:
             if pattern not in self.entries:
-                return False, None
+                return None
             self.entries.move_to_end(pattern)
-            return True, self.entries[pattern]
+            return self.entries[pattern]
 
-    def put(self, pattern: str, error: str | None) -> None:
+    def put(self, pattern: str, analysis: _Analysis) -> None:
         if len(pattern) > self.longest:
             return
         with self.lock:
             if pattern in self.entries:
                 return
-            self.entries[pattern] = error
-            self.size += _footprint(pattern, error)
+            self.entries[pattern] = analysis
+            self.size += _footprint(pattern, analysis)
             while self.size > self.budget:
-                old, old_error = self.entries.popitem(last=False)
-                self.size -= _footprint(old, old_error)
+                old, old_analysis = self.entries.popitem(last=False)
+                self.size -= _footprint(old, old_analysis)
 
 
-def _footprint(pattern: str, error: str | None) -> int:
-    return sys.getsizeof(pattern) + (sys.getsizeof(error) if error is not None else 0)
+def _footprint(pattern: str, analysis: _Analysis) -> int:
+    """The bytes a cache entry holds beyond the shared empty tuple and None."""
+    error, problems = analysis
+    return (sys.getsizeof(pattern) + (sys.getsizeof(error) if error is not None else 0)
+            + sum(sys.getsizeof(problem) for problem in problems))
 
 
 # 4 KiB holds every pattern of the shared sample data 17 times over; 8 MiB is at least 2,000 such patterns.
@@ -340,20 +353,57 @@ CACHE_BUDGET_BYTES = 8 * 1024 * 1024
 _cache = _ResultCache(CACHE_LONGEST_PATTERN, CACHE_BUDGET_BYTES)
 
 
+def _analysis(pattern: str) -> _Analysis:
+    """The cached analysis of ``pattern`` (patterns repeat: an indicator's versions, feeds of one producer)."""
+    analysis = _cache.get(pattern)
+    if analysis is None:
+        analysis = _analyse(pattern)
+        _cache.put(pattern, analysis)
+    return analysis
+
+
 def pattern_error(pattern: str) -> str | None:
-    """None if ``pattern`` is a valid STIX 2.1 pattern, else what is wrong (cached: patterns repeat)."""
-    found, error = _cache.get(pattern)
-    if not found:
-        error = _parse(pattern)
-        _cache.put(pattern, error)
-    return error
+    """None if ``pattern`` is a valid STIX 2.1 pattern, else what is wrong."""
+    return _analysis(pattern)[0]
 
 
-def _parse(pattern: str) -> str | None:
+def _analyse(pattern: str) -> _Analysis:
     if len(pattern) > MAX_PATTERN_LENGTH:  # before tokenizing: the token list takes ~100 bytes per character
-        return f"the pattern is {len(pattern)} characters long; this exchange accepts at most {MAX_PATTERN_LENGTH}"
+        return (f"the pattern is {len(pattern)} characters long; this exchange accepts at most "
+                f"{MAX_PATTERN_LENGTH}", ())
     try:
-        _Parser(pattern).pattern()
+        parser = _Parser(pattern)  # tokenizing raises on a character no token starts with
+        parser.pattern()
     except PatternError as exc:
-        return str(exc)
+        return str(exc), ()
+    return None, tuple(f"object path at position {pos}: {problem}" for stix_type, prop, pos in parser.paths
+                       if (problem := _path_problem(stix_type, prop)))
+
+
+# ------------------------------------------------------------------ object paths (STIX 2.1 §9.4)
+
+_TYPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")  # §2.5 "type": 3-250 of a-z, 0-9, '-'
+_PROPERTY_NAME = re.compile(r"[a-z0-9_]{3,250}")  # §3.1 property names
+# The properties STIX 2.1 defines on each cyber-observable type (the one object model, app.stix.model).
+_SCO_PROPERTIES = {name: props for name, props in DEFINED.items() if name in SCO_TYPES}
+
+
+def _path_problem(stix_type: str, prop: str) -> str | None:
+    if not _TYPE_NAME.fullmatch(stix_type):
+        return f"{stix_type!r} is not an object type: 3-250 characters of lower-case a-z, 0-9 and '-'"
+    if prop != "id" and not _PROPERTY_NAME.fullmatch(prop):
+        return f"{prop!r} is not a property name: 3-250 characters of lower-case a-z, 0-9 and '_'"
+    known = _SCO_PROPERTIES.get(stix_type)
+    if known is not None and prop not in known and not prop.startswith("x_"):
+        return f"{stix_type} has no property {prop!r} (custom properties start with 'x_')"
     return None
+
+
+def pattern_path_findings(pattern: str) -> list[Finding]:
+    """A finding for each object path of a grammatically valid ``pattern`` whose object type is not a STIX type
+    name, whose first property is not a property name, or, on a STIX cyber-observable type, is neither one of its
+    properties nor a custom ``x_`` one (``[File:Name = 'a']`` and ``[file:nmae = 'a']`` both match nothing).
+    Later steps are dictionary keys (``hashes.'SHA-256'``, ``extensions.'…-ext'``) or properties of referenced
+    objects and are not checked. Kept apart from ``pattern_error``, which answers for the grammar alone (and is
+    cross-checked against stix2-patterns on exactly that); an ungrammatical pattern has no path findings."""
+    return [Finding("pattern", "pattern-path", problem) for problem in _analysis(pattern)[1]]

@@ -22,7 +22,8 @@ from app.stix.model import (
     TypeSpec,
     ordered,
 )
-from app.stix.patterns import pattern_error
+from app.stix.patterns import pattern_error, pattern_path_findings
+from app.stix.selectors import selector_findings
 from app.stix.values import IDENTIFIER
 
 __all__ = ["META_TYPES", "SCO_TYPES", "SDO_TYPES", "SRO_TYPES", "validate"]
@@ -65,15 +66,23 @@ def validate(obj: dict[str, Any]) -> list[Finding]:
     if stix_type in _RESERVED_TYPES:
         findings.append(Finding("type", "reserved", f"'{stix_type}' is a reserved type name"))
     if stix_type == "indicator" and obj.get("pattern_type") == "stix" and isinstance(obj.get("pattern"), str):
-        error = pattern_error(obj["pattern"])
-        if error:
-            findings.append(Finding("pattern", "pattern", f"is not a valid STIX pattern: {error}"))
-    # Hook: granular-marking selector resolution (§7.2.3.1, app/stix/selectors.py) is wired in here.
+        _pattern(obj["pattern"], findings)
+    if "granular_markings" in obj:
+        findings += selector_findings(obj)  # §7.2.3.1: selectors must select something present
     if stix_type == "marking-definition":
         _marking_definition(obj, findings)
     if isinstance(obj.get("extensions"), dict):
         _extensions(obj, stix_type, findings)
     return findings
+
+
+def _pattern(pattern: str, out: list[Finding]) -> None:
+    """§9: the grammar, then (for a grammatical pattern) its object types and property paths."""
+    error = pattern_error(pattern)
+    if error:
+        out.append(Finding("pattern", "pattern", f"is not a valid STIX pattern: {error}"))
+    else:
+        out += pattern_path_findings(pattern)
 
 
 def _custom_property(prop: str, value: Any, out: list[Finding]) -> None:

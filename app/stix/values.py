@@ -15,8 +15,11 @@ from app.stix.timestamps import TimestampError, parse_timestamp
 
 Check = Callable[[Any, str, list[Finding]], None]
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-IDENTIFIER = re.compile(rf"^([a-z0-9][a-z0-9-]{{1,248}}[a-z0-9])--{_UUID}\Z")
+# §2.9: an identifier ends in an RFC 4122 UUID, in references as in ``id``: version 1-8 (RFC 9562 added 6-8) and
+# the RFC 4122 variant (the first hex digit of the fourth group is 8, 9, a or b), written in lower case.
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+UUID = re.compile(rf"^{UUID_PATTERN}\Z")
+IDENTIFIER = re.compile(rf"^([a-z0-9][a-z0-9-]{{1,248}}[a-z0-9])--{UUID_PATTERN}\Z")
 # §2.14: YYYY-MM-DDTHH:mm:ss[.s+]Z, upper-case T and Z, UTC only.
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\Z")
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+\Z")
@@ -187,6 +190,10 @@ def hashes(value: Any, path: str, out: list[Finding]) -> None:
                                               "characters"))
 
 
+def _not_identifier(value: Any, path: str) -> Finding:
+    return Finding(path, "identifier", f"must be a STIX identifier 'type--<UUID>' (RFC 4122), not {value!r}"[:300])
+
+
 def ref(*types: str, category: str | None = None, excluded: frozenset[str] = frozenset()) -> Check:
     """An identifier (§2.9) whose type is one of ``types``; or, with ``category`` (e.g. "an SCO"), of any type
     outside ``excluded`` (custom and extension-defined types cannot be classified from the id alone)."""
@@ -195,7 +202,7 @@ def ref(*types: str, category: str | None = None, excluded: frozenset[str] = fro
     def check(value: Any, path: str, out: list[Finding]) -> None:
         match = IDENTIFIER.match(value) if isinstance(value, str) else None
         if match is None:
-            out.append(Finding(path, "identifier", f"must be a STIX identifier 'type--<UUID>', not {value!r}"[:300]))
+            out.append(_not_identifier(value, path))
             return
         target = match.group(1)
         if target in types or (category is not None and target not in excluded):
@@ -206,7 +213,7 @@ def ref(*types: str, category: str | None = None, excluded: frozenset[str] = fro
 
 def any_ref(value: Any, path: str, out: list[Finding]) -> None:
     if not isinstance(value, str) or not IDENTIFIER.match(value):
-        out.append(Finding(path, "identifier", f"must be a STIX identifier 'type--<UUID>', not {value!r}"[:300]))
+        out.append(_not_identifier(value, path))
 
 
 def embedded(props: dict[str, Check], required: tuple[str, ...] = (), what: str = "object",
