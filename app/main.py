@@ -118,14 +118,8 @@ def _query_refusal(scope: Scope) -> errors.TaxiiError | None:
     return None
 
 
-class _BodyDeadline:
-    """408 for a request body that stalls for ``body_read_timeout`` between two chunks or is not complete
-    ``body_read_deadline`` seconds after the request began, whichever comes first, on every route: with a
-    per-chunk timeout alone, one byte every second held a request (and its buffers) open indefinitely.
-
-    The limit is enforced where the body is received, so it applies to whatever reads it; the 408 is raised
-    into that reader and rendered like every TAXII error. Once the body is complete, ``receive`` is passed
-    through untouched (it then only ever reports a disconnect)."""
+class _HttpOnly:
+    """A plain ASGI middleware that acts on HTTP requests only (``handle``) and passes anything else through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -134,6 +128,22 @@ class _BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class _BodyDeadline(_HttpOnly):
+    """408 for a request body that stalls for ``body_read_timeout`` between two chunks or is not complete
+    ``body_read_deadline`` seconds after the request began, whichever comes first, on every route: with a
+    per-chunk timeout alone, one byte every second held a request (and its buffers) open indefinitely.
+
+    The limit is enforced where the body is received, so it applies to whatever reads it; the 408 is raised
+    into that reader and rendered like every TAXII error. Once the body is complete, ``receive`` is passed
+    through untouched (it then only ever reports a disconnect)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = get_settings()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.body_read_deadline
@@ -156,17 +166,11 @@ class _BodyDeadline:
         await self.app(scope, receive_in_time, send)
 
 
-class _Answer500WithoutClosing:
+class _Answer500WithoutClosing(_HttpOnly):
     """An unexpected error becomes a TAXII 500 error resource here, inside the app, so the server neither
     re-raises it (which would drop the client's kept-alive connection) nor shows a stack trace."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_noting_start(message: Message) -> None:

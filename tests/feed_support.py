@@ -8,7 +8,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,7 @@ import httpx
 import orjson
 
 from app.stix.timestamps import format_timestamp, parse_timestamp
-from tests.support.server import TAXII, Participant, Server, free_port
+from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, free_port
 
 # ------------------------------------------------------------------ feed files
 
@@ -59,6 +60,22 @@ def write_feed(server: Server, name: str, text: str) -> Path:
     path = directory / f"{name}.toml"
     path.write_text(text)
     return path
+
+
+@contextmanager
+def server_with_feeds(workdir: Path, feeds: dict[str, str], settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """A started server of its own whose feeds directory holds ``feeds`` (file name → TOML), stopped and its
+    database dropped afterwards."""
+    database = ThrowawayDatabase(workdir)
+    srv = Server(workdir, free_port(), database, settings=settings or {})
+    for name, text in feeds.items():
+        write_feed(srv, name, text)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        database.drop()
 
 
 def new_id() -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.feed_support import feed_toml, wait_for, write_feed
+from tests.feed_support import feed_toml, server_with_feeds, wait_for
 from tests.sharing_helpers import (
     FAR_FUTURE,
     accepted,
@@ -26,7 +26,7 @@ from tests.sharing_helpers import (
     wait_until,
     when,
 )
-from tests.support.server import Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import Participant, Server
 from tests.support.stix import TLP_GREEN
 
 FEED = str(uuid.uuid4())
@@ -36,17 +36,11 @@ EVERY_VERSION = {"match[version]": "all"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a feed taking every indicator, and a 50 ms embargo release job."""
-    workdir = tmp_path_factory.mktemp("embargo")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, settings={"AISX_EMBARGO_RELEASE_INTERVAL": "0.05"})
-    write_feed(srv, "indicators", feed_toml(FEED, "embargo-indicators", selector={"types": ["indicator"]},
-                                            read=("everyone",)))
-    srv.start()
-    try:
+    feeds = {"indicators": feed_toml(FEED, "embargo-indicators", selector={"types": ["indicator"]},
+                                     read=("everyone",))}
+    with server_with_feeds(tmp_path_factory.mktemp("embargo"), feeds,
+                           {"AISX_EMBARGO_RELEASE_INTERVAL": "0.05"}) as srv:
         yield srv
-    finally:
-        srv.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from app.feeds.selector import Facts, Selector
 from app.stix.ai import index_terms
-from tests.feed_support import feed_toml, read_all, write_feed
+from tests.feed_support import feed_toml, read_all, server_with_feeds
 from tests.sharing_helpers import (
     EVERYTHING,
     accepted,
@@ -29,7 +29,7 @@ from tests.sharing_helpers import (
     sdo,
     sighting,
 )
-from tests.support.server import Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import Participant, Server
 from tests.support.stix import TLP_AMBER, TLP_GREEN
 
 PRODUCER_FEED, KIND_FEED = str(uuid.uuid4()), str(uuid.uuid4())
@@ -39,19 +39,11 @@ POSTER = "oracle-poster"  # the lab the producer feeds select
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """An exchange with two feeds that select by who posted, readable by everyone."""
-    workdir = tmp_path_factory.mktemp("oracles")
-    database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database)
-    write_feed(srv, "by-producer", feed_toml(PRODUCER_FEED, "by-producer", read=("everyone",),
-                                             selector={"producers": [POSTER]}))
-    write_feed(srv, "by-kind", feed_toml(KIND_FEED, "by-kind", read=("everyone",),
-                                         selector={"producer_kinds": ["vendor"]}))
-    srv.start()
-    try:
+    feeds = {"by-producer": feed_toml(PRODUCER_FEED, "by-producer", read=("everyone",),
+                                      selector={"producers": [POSTER]}),
+             "by-kind": feed_toml(KIND_FEED, "by-kind", read=("everyone",), selector={"producer_kinds": ["vendor"]})}
+    with server_with_feeds(tmp_path_factory.mktemp("oracles"), feeds) as srv:
         yield srv
-    finally:
-        srv.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")
