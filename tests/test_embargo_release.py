@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.feed_support import feed_toml, server_with_feeds, wait_for
+from tests.feed_support import feed_toml, read_all, server_with_feeds, wait_for
 from tests.sharing_helpers import (
     FAR_FUTURE,
     accepted,
@@ -52,20 +52,6 @@ def people(server: Server) -> dict[str, Participant]:
 def embargoed(producer: Participant, until: str, **extra: Any) -> dict[str, Any]:
     """A GREEN indicator under an embargo ending at ``until`` (an embargo-only minted marking)."""
     return sdo(marking=[TLP_GREEN, mint(producer.client, embargo=until)["id"]], **extra)
-
-
-def everything(client: httpx.Client, cid: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Every object the client sees in a collection, following ``next``."""
-    found: list[dict[str, Any]] = []
-    query = {**(params or {}), "limit": "1000"}
-    while True:
-        response = client.get(f"collections/{cid}/objects/", params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        found += body.get("objects", [])
-        if not body.get("more"):
-            return found
-        query = {**(params or {}), "limit": "1000", "next": body["next"]}
 
 
 class Poller:
@@ -112,7 +98,7 @@ def looks_absent(client: httpx.Client, cid: str, stix_id: str) -> None:
         response = client.get(f"collections/{cid}/{path}", params={"match[id]": stix_id, **EVERY_VERSION})
         assert response.status_code == 200 and not response.json().get("objects"), (path, response.text)
         assert "X-TAXII-Date-Added-First" not in response.headers and "X-TAXII-Date-Added-Last" not in response.headers
-    assert all(o["id"] != stix_id for o in everything(client, cid, EVERY_VERSION))
+    assert all(o["id"] != stix_id for o in read_all(client, cid))
 
 
 # ------------------------------------------------------------------ class 8: no poller skips a released row
@@ -153,7 +139,7 @@ def test_pollers_receive_every_object_while_embargoes_release_and_writes_commit(
             thread.join()
     assert not problems, problems
     poller.drain()
-    shown = keys(everything(reader.client, cid, EVERY_VERSION))
+    shown = keys(read_all(reader.client, cid))
     assert keys(embargoed_objects) <= shown
     assert shown - poller.received == set(), f"{len(shown - poller.received)} objects never reached the poller"
 
