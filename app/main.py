@@ -39,6 +39,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_middleware(_BodyDeadline)
+    app.add_middleware(_TaxiiTrailingSlash)
     app.add_middleware(_RefuseOddQueries)
     app.add_middleware(_Answer500WithoutClosing)
     _allow_cross_origin(app, get_settings().cors_origin_list)
@@ -132,6 +133,18 @@ class _HttpOnly:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise NotImplementedError
+
+
+class _TaxiiTrailingSlash(_HttpOnly):
+    """A TAXII path without its trailing slash is answered as the slashed one, not redirected: every TAXII 2.1
+    URL ends in '/', but clients configured by hand (Sentinel's API-root URL, MISP, scripts) often drop it, and not
+    every client follows a 307 — nor should a POST body have to travel twice."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith("/taxii2") and not path.endswith("/"):
+            scope = {**scope, "path": path + "/", "raw_path": scope.get("raw_path", path.encode()) + b"/"}
+        await self.app(scope, receive, send)
 
 
 class _BodyDeadline(_HttpOnly):
