@@ -362,10 +362,14 @@ def _read_step(data: st.DataObject, candidates: list[str], mine: list[str]) -> S
 
 def _session(data: st.DataObject, secrets: Secrets) -> list[Step]:
     ids = Ids(str(data.draw(st.uuids(), label="seed")))
-    candidates = [*secrets.candidates, ABSENT]
     mine = [ids("indicator")]
     steps = [post_objects("attacker", "shared", sdo(stix_id=mine[0]))]
-    referable = [c for c in candidates if c not in secrets.markings.values()]
+    # The victim's minted marking ids are left out of generated sessions altogether: a minted id is a keyed HMAC
+    # of its body, so the attacker cannot know one, and a session that both named one and minted the same body
+    # would get that id back in world B (identical bodies share a marking) — an artefact of the test handing the
+    # attacker the secret. Reading and deleting them by literal id is covered by the hand-written tests above.
+    candidates = [c for c in [*secrets.candidates, ABSENT] if c not in secrets.markings.values()]
+    referable = candidates
     for _ in range(data.draw(st.integers(2, 8), label="actions")):
         action = data.draw(st.sampled_from(["post", "post", "read", "read", "read", "status", "delete", "mint"]))
         if action == "post":
@@ -384,7 +388,7 @@ def _session(data: st.DataObject, secrets: Secrets) -> list[Step]:
     return steps + _by_id(data.draw(st.sampled_from(ATTACKERS)), mine)
 
 
-@settings(max_examples=25, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate),
+@settings(max_examples=25, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.reuse, Phase.generate),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_generated_attacker_sessions(worlds: tuple[World, World, Secrets], data: st.DataObject) -> None:
