@@ -327,7 +327,7 @@ def conn(tmp_path: Path):  # type: ignore[no-untyped-def]
 def _store(conn, obj: dict[str, Any], **columns: Any) -> int:  # type: ignore[no-untyped-def]
     row = {"stix_id": obj["id"], "type": obj["type"], "spec_version": "2.1", "version": 1, "producer_id": None,
            "content_hash": "0" * 64, "raw": orjson.dumps(obj).decode(), "stored_at": 1, "tlp": 0,
-           "has_audience": False, "has_essential_refs": False, "is_latest": True, **columns}
+           "has_audience": False, "is_latest": True, **columns}
     return conn.execute(insert(StixObject.__table__).returning(StixObject.__table__.c.seq), row).scalar_one()
 
 
@@ -377,7 +377,7 @@ def test_migration_0002_indexes_objects_stored_before_it(tmp_path: Path, monkeyp
             indicator = _indicator()
             connection.exec_driver_sql(
                 "INSERT INTO stix_object (stix_id, type, spec_version, version, content_hash, raw, stored_at, tlp, "
-                "has_audience, has_essential_refs, is_latest) VALUES (?, ?, '2.1', 1, ?, ?, 1, 1, 0, 0, 1)",
+                "has_audience, is_latest) VALUES (?, ?, '2.1', 1, ?, ?, 1, 1, 0, 1)",
                 (indicator["id"], indicator["type"], "0" * 64, orjson.dumps(indicator).decode()))
             command.upgrade(config, "0002")
             terms = ObjectTerm.__table__
