@@ -377,7 +377,7 @@ def test_migration_0002_indexes_objects_stored_before_it(tmp_path: Path, monkeyp
             indicator = _indicator()
             connection.exec_driver_sql(
                 "INSERT INTO stix_object (stix_id, type, spec_version, version, content_hash, raw, stored_at, tlp, "
-                "has_audience, is_latest) VALUES (?, ?, '2.1', 1, ?, ?, 1, 1, 0, 1)",
+                "has_audience, has_essential_refs, is_latest) VALUES (?, ?, '2.1', 1, ?, ?, 1, 1, 0, 0, 1)",
                 (indicator["id"], indicator["type"], "0" * 64, orjson.dumps(indicator).decode()))
             command.upgrade(config, "0002")
             terms = ObjectTerm.__table__
