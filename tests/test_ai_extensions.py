@@ -327,7 +327,7 @@ def conn(tmp_path: Path):  # type: ignore[no-untyped-def]
 def _store(conn, obj: dict[str, Any], **columns: Any) -> int:  # type: ignore[no-untyped-def]
     row = {"stix_id": obj["id"], "type": obj["type"], "spec_version": "2.1", "version": 1, "producer_id": None,
            "content_hash": "0" * 64, "raw": orjson.dumps(obj).decode(), "stored_at": 1, "tlp": 0,
-           "has_audience": False, "has_essential_refs": False, "is_latest": True, **columns}
+           "has_audience": False, "is_latest": True, **columns}
     return conn.execute(insert(StixObject.__table__).returning(StixObject.__table__.c.seq), row).scalar_one()
 
 

@@ -124,7 +124,7 @@ def note_rows_written(count: int) -> None:
     engine = get_engine()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE stix_object, membership, object_ref, object_audience, object_term"))
+            conn.execute(text("ANALYZE stix_object, membership, object_audience, object_term"))
         else:  # sampled statistics: fast at any size, enough for the planner to pick the selective index
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
             conn.exec_driver_sql("ANALYZE")

@@ -132,7 +132,6 @@ class StixObject(SQLModel, table=True):
     tlp: int = Field(sa_column=Column(SmallInteger, nullable=False))  # 0 clear … 4 red
     release_at: int | None = Field(default=None, sa_column=Column(BigInteger))  # embargo end
     has_audience: bool = Field(default=False)  # named recipients narrow the TLP audience
-    has_essential_refs: bool = Field(default=False)  # a relationship or sighting: see object_ref
     is_latest: bool = Field(default=True)  # newest version from this producer, across the store
     confidence: int | None = Field(default=None)  # the object's own 0-100 confidence, for feed selectors
     revoked: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
@@ -148,14 +147,6 @@ class ObjectAudience(SQLModel, table=True):
                                              index=True))
     participant_id: int | None = Field(default=None, foreign_key="participant.id")
     group_name: str | None = Field(default=None, max_length=64)
-
-
-class ObjectRef(SQLModel, table=True):
-    """An essential reference (relationship source/target, sighting_of_ref): hidden endpoints hide the object."""
-
-    __tablename__ = "object_ref"
-    object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), primary_key=True))
-    ref_id: str = Field(max_length=150, primary_key=True)
 
 
 class AuditEvent(SQLModel, table=True):
