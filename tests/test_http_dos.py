@@ -222,12 +222,15 @@ def test_a_third_concurrent_post_of_one_key_is_429(server: Server, shared: str,
     greedy, other = make_participant(), make_participant()
     head = _head("POST", f"/taxii2/exchange/collections/{shared}/objects/", 1000, greedy.secret)
     with ExitStack() as stack:
-        socks = []
-        for _ in range(2):  # two POSTs whose bodies are still arriving hold both of the key's slots
+        def hold() -> socket.socket:  # a POST whose body is still arriving holds one of the key's slots
             sock = stack.enter_context(socket.create_connection(("127.0.0.1", server.port), timeout=60))
             sock.sendall(head + b'{"objects": [')
-            socks.append(sock)
+            return sock
+
+        socks = [hold(), hold()]
         for _ in range(100):  # until the server has taken both requests in (a few ms; no timing assumed)
+            # a held request answered already lost the race for a slot to an earlier third POST: hold another
+            socks = [hold() if select.select([sock], [], [], 0)[0] else sock for sock in socks]
             third = _post(greedy.client, shared)
             if third.status_code == 429:
                 break
