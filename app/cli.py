@@ -131,10 +131,16 @@ def serve(
         proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
     stop = threading.Event()
     start_background_sync(stop)  # mirrors upstream feeds; idempotent if several servers run it
+    # uvicorn's supervisor kills a worker that has not answered its health check within 5 s and starts another:
+    # on a loaded 2-core machine importing and building the app took longer, and a --workers 2 server restarted
+    # its children forever and never answered (seen in CI). 60 s still catches a hung worker.
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
                 workers=workers or settings.workers, log_level="info", access_log=False, log_config=log_config,
-                **tls, **proxy)
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **tls, **proxy)
     stop.set()
+
+
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _log_config() -> dict[str, Any]:
