@@ -19,8 +19,8 @@ from app import __version__
 from app.admin.api import router as admin_router
 from app.config import get_settings
 from app.openapi import build_openapi
-from app.published import schemas_dir
 from app.sharing.embargo import start_release_job
+from app.shipped import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router

@@ -15,7 +15,7 @@ from app.feeds.registry import route
 from app.feeds.selector import Facts
 from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
 from app.sharing.reads import known_to_poster
-from app.sharing.rules import Audience, Directory, Poster, Target, check_copied_marking, decide_audience
+from app.sharing.rules import Directory, Poster, Target, check_copied_marking, decide_audience
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -39,6 +39,7 @@ from app.stix.markings import (
 from app.stix.timestamps import format_timestamp
 from app.stix.validate import validate
 from app.store import objects as object_store
+from app.store.audience import Audience
 from app.store.collections import CollectionRow
 from app.store.engine import note_rows_written, now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from app.sharing.rules import Audience, Directory
+from app.sharing.rules import Directory
 from app.stix.ai import extension_definitions, index_columns, index_terms
 from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import (
@@ -30,6 +30,7 @@ from app.stix.markings import (
 )
 from app.stix.timestamps import format_timestamp
 from app.store import objects as object_store
+from app.store.audience import Audience
 from app.store.engine import now_us
 from app.store.models import ExchangeMeta
 from app.store.objects import Candidate

@@ -14,7 +14,7 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from app.published import schema_path
+from app.shipped import schema_path
 from app.stix.findings import Finding, article
 from app.stix.schemacache import Test, Validator, compile_schema
 
