@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.admin import operations
 from app.admin.collections import add_collection, grant
 from app.config import get_settings
-from app.participants.registry import RegistryError
+from app.errors import ExchangeError
 from app.sharing.rules import Poster
 from app.stix.markings import TLP2_IDS, Tlp, effective_tlp
 from app.store.collections import CollectionRow
@@ -62,11 +62,11 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 
 
 def _operate(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
-    """Run an operator action in a write transaction; registry errors become a clean exit 2."""
+    """Run an operator action in a write transaction; its refusals become a clean exit 2."""
     try:
         with write_transaction() as conn:
             return action(conn, None, *args)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
 
 
@@ -308,12 +308,11 @@ def audit(
     """Show the audit trail: writes, deletes, key use, admin actions and reads of AMBER/RED objects."""
     from app.admin.api import audit_events
     from app.store.engine import read_connection
-    from app.taxii.errors import TaxiiError
 
     try:
         with read_connection() as conn:
             events = audit_events(conn, since, participant, action, limit)
-    except TaxiiError as exc:
+    except ExchangeError as exc:
         _fail(exc.description)
     lines = [f"{e['at']} {e['participant'] or '-':<16} {e['action']:<20} {e['object_count']:>6} "
              f"{e['collection_id'] or ''}" for e in events]
@@ -339,7 +338,7 @@ def collection_add(
             row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
                                  public=public, description=description, default_group=default_group,
                                  lenient=lenient)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
     _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
                     "validation": row.validation},
@@ -358,7 +357,7 @@ def grant_command(
     try:
         with write_transaction() as conn:
             who, row = grant(conn, subject, collection, read=read, write=write)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
     _emit(as_json, {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value,
                     "can_read": read, "can_write": write},
@@ -391,7 +390,6 @@ def ingest(
     from app.ingest.files import StixFile, UnreadableFile
     from app.store.collections import find_collection
     from app.store.engine import read_connection
-    from app.taxii.errors import TaxiiError
 
     level = _TLP_LEVELS.get(tlp) if tlp is not None else None
     if tlp is not None and level is None:
@@ -402,7 +400,7 @@ def ingest(
             _fail(f"no collection with id or alias {collection!r}")
         try:
             poster = submissions.authorise_post(conn, target, submissions.acting_as(conn, as_slug))
-        except TaxiiError as exc:
+        except ExchangeError as exc:
             _fail(f"{as_slug} may not post to {collection}: {exc.description}")
     tally = _Tally()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

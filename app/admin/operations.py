@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.audit import record
+from app.errors import NotFound
 from app.participants.auth import normalise_fingerprint
 from app.participants.registry import (
-    NotFound,
     RegistryError,
     add_participant,
     claim_identity,

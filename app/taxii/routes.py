@@ -9,9 +9,9 @@ from starlette.responses import Response
 
 from app import ingest
 from app.audit import note_sensitive_read, record
-from app.participants.auth import Caller, optional_caller, require_caller
+from app.errors import NotAuthenticated
 from app.sharing import reads
-from app.sharing.access import Access, access_for, access_map, require_delete, require_read
+from app.sharing.access import Access, Caller, access_for, access_map, require_delete, require_read
 from app.sharing.rules import Poster
 from app.stix.markings import Tlp
 from app.store import collections as collection_store
@@ -22,9 +22,10 @@ from app.store.queries import ALL_VERSIONS
 from app.store.status import get_status
 from app.taxii import resources
 from app.taxii.admission import post_slot
+from app.taxii.auth import optional_caller, require_caller
 from app.taxii.cursor import binding, issue
 from app.taxii.envelope import parse_envelope, read_body
-from app.taxii.errors import TaxiiError, unauthorized
+from app.taxii.errors import TaxiiError
 from app.taxii.filters import parse_object_filter, parse_version_only
 from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, accepts_taxii, is_postable_content
 
@@ -59,7 +60,7 @@ def _collection(conn: Connection, api_root: str, collection_id: str, caller: Cal
     access = access_for(conn, collection, caller) if collection else Access(False, False)
     if collection is None or not access.any:
         if caller is None:
-            raise unauthorized()
+            raise NotAuthenticated()
         raise TaxiiError(404, "No such collection, or you have no access to it.")
     return collection, access
 
