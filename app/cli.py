@@ -98,7 +98,7 @@ def serve(
 
     from app.admin.bootstrap import bootstrap
     from app.feeds.definitions import FeedError
-    from app.feeds.upstream import start_background_sync
+    from app.mirroring.upstream import start_background_sync
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         _fail("--ssl-certfile and --ssl-keyfile go together")
@@ -490,7 +490,7 @@ def _feed_id(name: str) -> str:
 @feed_app.command("list")
 def feed_list(as_json: JsonFlag = False) -> None:
     """The feeds, with their selectors and upstream state."""
-    from app.feeds.upstream import feed_states
+    from app.mirroring.upstream import feed_states
 
     feeds = feed_states()
     lines = [f"{f['alias']:<28} {f['id']}  {'upstream ' + f['upstream']['url'] if f.get('upstream') else ''}"
@@ -517,7 +517,7 @@ def feed_rebuild(name: Annotated[str, typer.Argument(help="Feed alias or id.")],
 def feed_sync(name: Annotated[str | None, typer.Argument(help="Feed alias or id (default: every upstream).")] = None,
               as_json: JsonFlag = False) -> None:
     """Pull new objects from the feeds' upstream TAXII servers now (resumable, incremental)."""
-    from app.feeds.upstream import sync_all
+    from app.mirroring.upstream import sync_all
 
     results = sync_all(_feed_id(name) if name else None)
     lines = [f"{r['alias']}: {r['accepted']} accepted, {r['rejected']} rejected"

@@ -13,7 +13,7 @@ from app.admin import operations
 from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewKey, NewParticipant
 from app.audit import query_events
 from app.config import get_settings
-from app.feeds.upstream import feed_states
+from app.mirroring.upstream import feed_states
 from app.sharing.access import Caller
 from app.stix.markings import AudienceSpec
 from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
