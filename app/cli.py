@@ -42,8 +42,8 @@ err = Console(stderr=True, soft_wrap=True)  # no wrapping: file:position lines s
 
 @app.callback()
 def _setup(ctx: typer.Context) -> None:
-    """Every command but serve and db works on a migrated, prepared exchange."""
-    if ctx.invoked_subcommand not in ("serve", "db"):
+    """Every command but serve, db and openapi works on a migrated, prepared exchange."""
+    if ctx.invoked_subcommand not in ("serve", "db", "openapi"):
         from app.admin.bootstrap import prepare
         from app.feeds.definitions import FeedError
 
@@ -135,6 +135,15 @@ def serve(
                 workers=workers or settings.workers, log_level="info", access_log=False, log_config=log_config,
                 **tls, **proxy)
     stop.set()
+
+
+@app.command("openapi")
+def openapi_document() -> None:
+    """Print the OpenAPI document of the API, as kept in docs/openapi.json (needs no database)."""
+    from app.main import create_app
+    from app.openapi import render
+
+    sys.stdout.buffer.write(render(create_app().openapi()).encode())
 
 
 def _log_config() -> dict[str, Any]:
