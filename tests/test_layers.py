@@ -2,8 +2,11 @@
 
 Every read of STIX content goes through ``app.sharing.reads``, which builds the visibility clause for the reader
 itself: no other module may call the store's clause-taking functions or build a clause, so no route can hand
-the store a clause of its own (issue 12). And the store sits below the protocol: it imports nothing from
-``app.taxii``, which only parses and encodes."""
+the store a clause of its own (issue 12).
+
+And dependencies point one way, down the layers of ``LAYERS`` (issue 15): no part of app/ imports a part above it,
+no import cycle closes anywhere, and nothing below the protocol imports FastAPI or Starlette. So the store, for
+one, imports nothing from ``app.taxii``, which only parses and encodes."""
 
 import ast
 from collections.abc import Iterator
@@ -63,13 +66,6 @@ def test_the_edges_read_through_the_read_api() -> None:
     routes = ast.parse((APP / "taxii" / "routes.py").read_text())
     assert ("app.sharing", "reads") in {(m, n) for m, n, _ in _imported(routes)}
     assert edges and all(not _violations(p, ast.parse(p.read_text())) for p in edges)
-
-
-def test_the_store_imports_nothing_from_the_protocol() -> None:
-    problems = [f"{path.relative_to(APP.parent)}: {module}" for path, tree in _modules()
-                if path.is_relative_to(APP / "store") for module, _, _ in _imported(tree)
-                if module == "app.taxii" or module.startswith("app.taxii.")]
-    assert problems == []
 
 
 def test_the_checker_sees_a_violation() -> None:
@@ -219,3 +215,19 @@ def test_the_layer_checker_sees_violations() -> None:
     cycle = _graph([(APP / "feeds" / "definitions.py", ast.parse("from app.feeds import registry\n")),
                     (APP / "feeds" / "registry.py", ast.parse("import app.feeds.definitions\n"))])
     assert len(_cycles(cycle)) == 1
+
+
+def _absolute_imports(tree: ast.Module) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
+
+
+def test_nothing_below_the_protocol_knows_http_frameworks() -> None:
+    """Domain code raises ``app.errors`` refusals and takes plain values; FastAPI and Starlette stay at the edge."""
+    problems = [f"{path.relative_to(APP.parent)}: imports {module}" for path, tree in _modules()
+                if RANK.get(_part(_module_name(path)), 0) > RANK["taxii"] for module in _absolute_imports(tree)
+                if module.split(".")[0] in ("fastapi", "starlette")]
+    assert problems == []

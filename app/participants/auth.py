@@ -50,8 +50,9 @@ def _credentials(header: str) -> tuple[str | None, str]:
 def resolve_caller(header: str | None, address: str = "-", certificate: str | None = None,
                    api_key: str | None = None) -> Caller | None:
     """The caller named by an Authorization header, else by the secret in the API-key header, else by a client
-    certificate fingerprint that the TLS proxy passed on; None when there is none of them; 401 when it is
-    invalid; 429 when its key is over its rate limit or ``address`` has failed authentication too often."""
+    certificate fingerprint that the TLS proxy passed on; None when there is none of them. NotAuthenticated when
+    it is invalid; TooManyRequests when its key is over its rate limit or ``address`` has failed authentication
+    too often."""
     if not header and api_key:
         header = f"Bearer {api_key}"
     if not header and not certificate:

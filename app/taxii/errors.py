@@ -55,11 +55,11 @@ _STATUSES = ((NotAuthenticated, 401), (Forbidden, 403), (NotFound, 404), (Refuse
 
 
 def as_taxii(error: ExchangeError) -> TaxiiError:
-    """The TAXII error a refusal is answered with."""
+    """The TAXII error a refusal is answered with (400 for a refusal of no particular kind)."""
     if isinstance(error, TaxiiError):
         return error
-    status = next(status for kind, status in _STATUSES if isinstance(error, kind))
-    headers = {}
+    status = next((status for kind, status in _STATUSES if isinstance(error, kind)), 400)
+    headers: dict[str, str] = {}
     if isinstance(error, NotAuthenticated):
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(error, TooManyRequests):
