@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.admin import operations
 from app.admin.collections import add_collection, grant
 from app.config import get_settings
-from app.participants.registry import RegistryError
+from app.errors import ExchangeError
 from app.sharing.rules import Poster
 from app.stix.markings import TLP2_IDS, Tlp, effective_tlp
 from app.store.collections import CollectionRow
@@ -42,8 +42,8 @@ err = Console(stderr=True, soft_wrap=True)  # no wrapping: file:position lines s
 
 @app.callback()
 def _setup(ctx: typer.Context) -> None:
-    """Every command but serve and db works on a migrated, prepared exchange."""
-    if ctx.invoked_subcommand not in ("serve", "db"):
+    """Every command but serve, db and openapi works on a migrated, prepared exchange."""
+    if ctx.invoked_subcommand not in ("serve", "db", "openapi"):
         from app.admin.bootstrap import prepare
         from app.feeds.definitions import FeedError
 
@@ -62,11 +62,11 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 
 
 def _operate(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
-    """Run an operator action in a write transaction; registry errors become a clean exit 2."""
+    """Run an operator action in a write transaction; its refusals become a clean exit 2."""
     try:
         with write_transaction() as conn:
             return action(conn, None, *args)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
 
 
@@ -98,7 +98,7 @@ def serve(
 
     from app.admin.bootstrap import bootstrap
     from app.feeds.definitions import FeedError
-    from app.feeds.upstream import start_background_sync
+    from app.mirroring.upstream import start_background_sync
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         _fail("--ssl-certfile and --ssl-keyfile go together")
@@ -138,6 +138,15 @@ def serve(
                 workers=workers or settings.workers, log_level="info", access_log=False, log_config=log_config,
                 timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **tls, **proxy)
     stop.set()
+
+
+@app.command("openapi")
+def openapi_document() -> None:
+    """Print the OpenAPI document of the API, as kept in docs/openapi.json (needs no database)."""
+    from app.main import create_app
+    from app.openapi import render
+
+    sys.stdout.buffer.write(render(create_app().openapi()).encode())
 
 
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -314,12 +323,11 @@ def audit(
     """Show the audit trail: writes, deletes, key use, admin actions and reads of AMBER/RED objects."""
     from app.admin.api import audit_events
     from app.store.engine import read_connection
-    from app.taxii.errors import TaxiiError
 
     try:
         with read_connection() as conn:
             events = audit_events(conn, since, participant, action, limit)
-    except TaxiiError as exc:
+    except ExchangeError as exc:
         _fail(exc.description)
     lines = [f"{e['at']} {e['participant'] or '-':<16} {e['action']:<20} {e['object_count']:>6} "
              f"{e['collection_id'] or ''}" for e in events]
@@ -345,7 +353,7 @@ def collection_add(
             row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
                                  public=public, description=description, default_group=default_group,
                                  lenient=lenient)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
     _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
                     "validation": row.validation},
@@ -364,7 +372,7 @@ def grant_command(
     try:
         with write_transaction() as conn:
             who, row = grant(conn, subject, collection, read=read, write=write)
-    except RegistryError as exc:
+    except ExchangeError as exc:
         _fail(str(exc))
     _emit(as_json, {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value,
                     "can_read": read, "can_write": write},
@@ -397,7 +405,6 @@ def ingest(
     from app.ingest.files import StixFile, UnreadableFile
     from app.store.collections import find_collection
     from app.store.engine import read_connection
-    from app.taxii.errors import TaxiiError
 
     level = _TLP_LEVELS.get(tlp) if tlp is not None else None
     if tlp is not None and level is None:
@@ -408,7 +415,7 @@ def ingest(
             _fail(f"no collection with id or alias {collection!r}")
         try:
             poster = submissions.authorise_post(conn, target, submissions.acting_as(conn, as_slug))
-        except TaxiiError as exc:
+        except ExchangeError as exc:
             _fail(f"{as_slug} may not post to {collection}: {exc.description}")
     tally = _Tally()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -498,7 +505,7 @@ def _feed_id(name: str) -> str:
 @feed_app.command("list")
 def feed_list(as_json: JsonFlag = False) -> None:
     """The feeds, with their selectors and upstream state."""
-    from app.feeds.upstream import feed_states
+    from app.mirroring.upstream import feed_states
 
     feeds = feed_states()
     lines = [f"{f['alias']:<28} {f['id']}  {'upstream ' + f['upstream']['url'] if f.get('upstream') else ''}"
@@ -525,7 +532,7 @@ def feed_rebuild(name: Annotated[str, typer.Argument(help="Feed alias or id.")],
 def feed_sync(name: Annotated[str | None, typer.Argument(help="Feed alias or id (default: every upstream).")] = None,
               as_json: JsonFlag = False) -> None:
     """Pull new objects from the feeds' upstream TAXII servers now (resumable, incremental)."""
-    from app.feeds.upstream import sync_all
+    from app.mirroring.upstream import sync_all
 
     results = sync_all(_feed_id(name) if name else None)
     lines = [f"{r['alias']}: {r['accepted']} accepted, {r['rejected']} rejected"

@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.published import default_feeds_dir
+from app.shipped import default_feeds_dir
 
 
 def _feeds_dir() -> Path:

@@ -18,9 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import __version__
 from app.admin.api import router as admin_router
 from app.config import get_settings
+from app.errors import ExchangeError
 from app.openapi import build_openapi
-from app.published import schemas_dir
 from app.sharing.embargo import start_release_job
+from app.shipped import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router
@@ -35,7 +36,7 @@ def create_app() -> FastAPI:
         description="TAXII 2.1 server for sharing AI-related cyber threat intelligence.",
         lifespan=_lifespan,
     )
-    app.add_exception_handler(errors.TaxiiError, errors.taxii_error_handler)
+    app.add_exception_handler(ExchangeError, errors.exchange_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_middleware(_BodyDeadline)

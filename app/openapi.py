@@ -3,10 +3,10 @@ response's schema and example, the TAXII error resource on every error, both sec
 filters and clean operation ids (they become the method names of generated SDKs; see docs/sdk.md).
 
 A copy is kept at docs/openapi.json and a test fails when it drifts from the served one; refresh it with
-``python -m app.openapi > docs/openapi.json``."""
+``aisx openapi > docs/openapi.json``. (``app.main`` attaches ``build_openapi`` to the application; this module
+never imports it.)"""
 
 import copy
-import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -363,13 +363,3 @@ def _error(status: int) -> dict[str, Any]:
 def render(document: dict[str, Any]) -> str:
     """The document as kept in docs/openapi.json: sorted keys, two-space indents, a final newline."""
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-
-
-def main() -> None:
-    from app.main import create_app
-
-    sys.stdout.buffer.write(render(create_app().openapi()).encode())
-
-
-if __name__ == "__main__":
-    main()

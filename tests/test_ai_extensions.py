@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import create_engine, insert, select
 from sqlmodel import SQLModel
 
+from app.sharing.exchange import ai_extension_definitions
 from app.stix import ai
 from app.stix.ai import AI_OBSERVABLES_EXTENSION_ID as OBSERVABLES
 from app.stix.ai import AI_THREAT_EXTENSION_ID as THREAT
@@ -23,7 +24,6 @@ from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
     check_ai,
-    extension_definitions,
     index_columns,
     index_terms,
     unknown_atlas_findings,
@@ -69,7 +69,7 @@ def test_published_schemas_are_draft_2020_12_with_their_address(name: str) -> No
 
 
 def test_extension_definitions_parse_with_stix2_and_name_their_schemas() -> None:
-    definitions = extension_definitions(EXCHANGE)
+    definitions = ai_extension_definitions(EXCHANGE)
     assert [d["id"] for d in definitions] == [THREAT, OBSERVABLES]
     for definition, schema, types in zip(definitions, [ai.AI_THREAT_SCHEMA, ai.AI_OBSERVABLES_SCHEMA],
                                          [["property-extension"], ["new-sco", "property-extension"]], strict=True):
@@ -82,7 +82,7 @@ def test_extension_definitions_parse_with_stix2_and_name_their_schemas() -> None
         assert definition["created"] == definition["modified"] == "2026-11-26T00:00:00.000Z"
         assert definition["object_marking_refs"] == ["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"]
         assert check_ai(definition) == []
-    assert extension_definitions(EXCHANGE) == definitions  # fixed: republishing is idempotent
+    assert ai_extension_definitions(EXCHANGE) == definitions  # fixed: republishing is idempotent
 
 
 # ------------------------------------------------------------------ valid content

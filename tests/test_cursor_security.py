@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import Connection
 
-from app.participants.auth import Caller
 from app.sharing import reads
+from app.sharing.access import Caller
 from app.store import models
 from app.store.collections import CollectionRow
 from app.store.engine import get_engine

@@ -17,7 +17,7 @@ from taxii2client.v21 import Collection as TaxiiCollection
 from taxii2client.v21 import as_pages
 
 from app.feeds.definitions import Upstream as UpstreamSettings
-from app.feeds.upstream import UpstreamError, _remote
+from app.mirroring.upstream import UpstreamError, _remote
 from app.stix.timestamps import format_timestamp, parse_timestamp
 from tests.feed_support import (
     CORRUPT,

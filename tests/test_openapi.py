@@ -24,7 +24,7 @@ from tests.support.stix import envelope, indicator, ts
 
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ROOT / "docs" / "openapi.json"
-REFRESH = "refresh it with `python -m app.openapi > docs/openapi.json` and commit it"
+REFRESH = "refresh it with `aisx openapi > docs/openapi.json` and commit it"
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 
 
@@ -51,8 +51,8 @@ def test_the_document_validates(document: dict[str, Any]) -> None:
     validate(document)
 
 
-def test_the_copy_is_what_the_module_prints() -> None:
-    printed = subprocess.run([sys.executable, "-m", "app.openapi"], cwd=ROOT, capture_output=True, timeout=120,
+def test_the_copy_is_what_aisx_openapi_prints() -> None:
+    printed = subprocess.run([sys.executable, "-m", "app.cli", "openapi"], cwd=ROOT, capture_output=True, timeout=120,
                              check=True).stdout.decode()
     assert printed == COPY.read_text(encoding="utf-8"), f"docs/openapi.json is stale: {REFRESH}"
     assert printed == render(json.loads(printed))

@@ -238,8 +238,8 @@ def test_markings_minted_before_the_fix_cannot_be_probed(server: Server, people:
     """An upgraded exchange still holds markings minted under computable ids. Referencing one, or re-posting
     its (computable) body, answers exactly as for one that was never minted."""
     from app.sharing.exchange import publish
-    from app.sharing.rules import Audience
     from app.stix.markings import Tlp
+    from app.store.audience import Audience
 
     squatter, agency = people["squatter"], people["agency"]
     exchange = next(o["id"] for o in server.client().get(f"collections/{where['public']}/objects/", params={

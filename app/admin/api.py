@@ -13,13 +13,13 @@ from app.admin import operations
 from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewKey, NewParticipant
 from app.audit import query_events
 from app.config import get_settings
-from app.feeds.upstream import feed_states
-from app.participants.auth import Caller, require_caller
-from app.participants.registry import NotFound, RegistryError
+from app.mirroring.upstream import feed_states
+from app.sharing.access import Caller
 from app.stix.markings import AudienceSpec
 from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from app.store import participants as store
 from app.store.engine import read_connection, write_transaction
+from app.taxii.auth import require_caller
 from app.taxii.envelope import read_body
 from app.taxii.errors import TaxiiError
 
@@ -59,13 +59,9 @@ def _declares(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _write(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
-    try:
-        with write_transaction() as conn:
-            return action(conn, *args)
-    except NotFound as exc:
-        raise TaxiiError(404, str(exc)) from None
-    except RegistryError as exc:
-        raise TaxiiError(422, str(exc)) from None
+    """``action`` in a write transaction; its refusals (``app.errors``) answer as TAXII errors (404, 422)."""
+    with write_transaction() as conn:
+        return action(conn, *args)
 
 
 @router.get("/participants", operation_id="list_participants")

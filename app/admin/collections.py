@@ -5,7 +5,8 @@ import uuid
 
 from sqlalchemy import Connection
 
-from app.participants.registry import KINDS, NotFound, RegistryError
+from app.errors import NotFound
+from app.participants.registry import KINDS, RegistryError
 from app.sharing.exchange import publish_definitions
 from app.store import collections as store
 from app.store.collections import CollectionRow, Subject

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.audit import record
+from app.errors import NotFound
 from app.participants.auth import normalise_fingerprint
 from app.participants.registry import (
-    NotFound,
     RegistryError,
     add_participant,
     claim_identity,
@@ -17,10 +17,11 @@ from app.participants.registry import (
     release_identity,
 )
 from app.sharing.exchange import mint_audience_marking, publish
-from app.sharing.rules import Audience, Directory
+from app.sharing.rules import Directory
 from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import AudienceSpec, Tlp
 from app.store import participants as store
+from app.store.audience import Audience
 from app.store.engine import now_us
 from app.store.objects import held
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
-from app.published import schema_path
+from app.shipped import schema_path
 
 log = logging.getLogger("aisx")
 

@@ -11,11 +11,12 @@ import orjson
 from sqlalchemy import Connection
 
 from app.audit import record
+from app.config import get_settings
 from app.feeds.registry import route
 from app.feeds.selector import Facts
 from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
 from app.sharing.reads import known_to_poster
-from app.sharing.rules import Audience, Directory, Poster, Target, check_copied_marking, decide_audience
+from app.sharing.rules import Directory, Poster, Target, check_copied_marking, decide_audience
 from app.stix.ai import (
     atlas_external_id,
     atlas_technique_ids,
@@ -24,7 +25,7 @@ from app.stix.ai import (
     index_terms,
     unknown_atlas_findings,
 )
-from app.stix.checks import CheckedObject, ObjectRejected, check_object
+from app.stix.checks import CheckedObject, ObjectRejected, SizeLimits, check_object
 from app.stix.custom import custom_findings
 from app.stix.findings import Finding
 from app.stix.markings import (
@@ -39,6 +40,7 @@ from app.stix.markings import (
 from app.stix.timestamps import format_timestamp
 from app.stix.validate import validate
 from app.store import objects as object_store
+from app.store.audience import Audience
 from app.store.collections import CollectionRow
 from app.store.engine import note_rows_written, now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids
@@ -146,9 +148,11 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
     request_timestamp = now_us()
     entries = [_Entry(obj["id"], _claimed_version(obj)) for obj in objects]
     checked: list[tuple[int, CheckedObject]] = []
+    settings = get_settings()
+    limits = SizeLimits(settings.max_object_bytes, settings.max_nesting_depth)
     for index, obj in enumerate(objects):
         try:
-            item = check_object(obj)
+            item = check_object(obj, limits)
             extension_errors = check_ai(obj)  # our own extensions are always enforced
             if extension_errors:
                 raise ObjectRejected(_describe(extension_errors))

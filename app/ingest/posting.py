@@ -4,16 +4,16 @@ feeds, and as suspended participants.)"""
 
 from sqlalchemy import Connection
 
-from app.participants.auth import Caller
-from app.sharing.access import access_for, require_write
+from app.errors import Forbidden, NotFound
+from app.sharing.access import Caller, access_for, require_write
 from app.sharing.rules import Poster
 from app.store.collections import CollectionRow
 from app.store.participants import get_participant_by_slug
-from app.taxii.errors import TaxiiError
 
 
 def authorise_post(conn: Connection, collection: CollectionRow, caller: Caller | None) -> Poster:
-    """The poster ``caller`` is on ``collection``; TaxiiError (401, 403 or 404) unless it may add objects."""
+    """The poster ``caller`` is on ``collection``; NotAuthenticated, Forbidden or NotFound unless it may add
+    objects."""
     require_write(access_for(conn, collection, caller), caller)
     assert caller is not None
     return Poster(caller.participant_id, caller.identity_id, caller.pseudonym_identity_id)
@@ -21,12 +21,11 @@ def authorise_post(conn: Connection, collection: CollectionRow, caller: Caller |
 
 def acting_as(conn: Connection, slug: str) -> Caller:
     """The participant an operator posts for (``aisx ingest --as``), refused as its keys would be: suspended
-    participants may not post. TaxiiError 404 for an unknown slug, 403 for a suspended participant."""
+    participants may not post. NotFound for an unknown slug, Forbidden for a suspended participant."""
     participant = get_participant_by_slug(conn, slug)
     if participant is None:
-        raise TaxiiError(404, f"no participant {slug!r}")
+        raise NotFound(f"no participant {slug!r}")
     if participant.suspended:
-        raise TaxiiError(403, f"participant {slug!r} is suspended: reinstate it first (`aisx participant "
-                              "reinstate`)")
+        raise Forbidden(f"participant {slug!r} is suspended: reinstate it first (`aisx participant reinstate`)")
     return Caller(participant.id, participant.slug, participant.kind, participant.groups, participant.identity_id,
                   participant.pseudonym_identity_id, key_id="")

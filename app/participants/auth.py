@@ -4,52 +4,23 @@ participant is refused at once by every worker.
 The key travels the way the caller's TAXII client can send it: ``Authorization: Bearer <secret>``,
 ``Authorization: Token <secret>`` (taxii2-client's ``TokenAuth``, used by Cortex XSOAR and the OpenCTI connector),
 ``Authorization: Basic`` with key id and secret, scheme names in any case (MISP sends ``basic``), or the secret
-alone in the header named by ``AISX_API_KEY_HEADER`` (XSOAR's ``_header:NAME``, OpenCTI's USE_APIKEY)."""
+alone in the header named by ``AISX_API_KEY_HEADER`` (XSOAR's ``_header:NAME``, OpenCTI's USE_APIKEY). The
+route dependencies that read those headers are ``app.taxii.auth``'s."""
 
 import base64
 import binascii
 import hmac
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-
-from fastapi import Request
 
 from app.audit import note_key_use
 from app.config import get_settings
+from app.errors import NotAuthenticated, TooManyRequests
 from app.participants.keys import hash_secret
 from app.participants.ratelimit import Limiter, Verdict
+from app.sharing.access import Caller
 from app.store import participants as store
-from app.store.collections import Subject
 from app.store.engine import read_connection
-from app.taxii.errors import TaxiiError, unauthorized
-
-
-def grant_subjects(slug: str, kind: str, groups: tuple[str, ...]) -> list[Subject]:
-    """Every grant subject that names a participant."""
-    return [Subject("participant", slug), Subject("kind", kind), Subject("kind", "*"),
-            *(Subject("group", g) for g in groups)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    participant_id: int
-    slug: str
-    kind: str
-    groups: tuple[str, ...]
-    identity_id: str
-    pseudonym_identity_id: str
-    key_id: str
-
-    @property
-    def subjects(self) -> list[Subject]:
-        """Every grant subject that names this caller."""
-        return grant_subjects(self.slug, self.kind, self.groups)
-
-    @property
-    def is_operator(self) -> bool:
-        return self.kind == "operator"
-
 
 _KEY_ID = re.compile(r"^aisx_k_[0-9a-f]{16}\Z")  # anything else cannot be a key id: refused before any query
 
@@ -67,19 +38,21 @@ def _credentials(header: str) -> tuple[str | None, str]:
         try:
             key_id, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise unauthorized("Malformed Basic credentials.") from None
+            raise NotAuthenticated("Malformed Basic credentials.") from None
         if sep and _KEY_ID.match(key_id) and secret:
             return key_id, secret
-        raise unauthorized("Basic credentials must be '<key id>:<secret>', the key id like aisx_k_0123456789abcdef.")
-    raise unauthorized("Unsupported Authorization scheme: use Bearer <secret>, Token <secret> or "
-                       "Basic <key id>:<secret>.")
+        raise NotAuthenticated(
+            "Basic credentials must be '<key id>:<secret>', the key id like aisx_k_0123456789abcdef.")
+    raise NotAuthenticated("Unsupported Authorization scheme: use Bearer <secret>, Token <secret> or "
+                           "Basic <key id>:<secret>.")
 
 
 def resolve_caller(header: str | None, address: str = "-", certificate: str | None = None,
                    api_key: str | None = None) -> Caller | None:
     """The caller named by an Authorization header, else by the secret in the API-key header, else by a client
-    certificate fingerprint that the TLS proxy passed on; None when there is none of them; 401 when it is
-    invalid; 429 when its key is over its rate limit or ``address`` has failed authentication too often."""
+    certificate fingerprint that the TLS proxy passed on; None when there is none of them. NotAuthenticated when
+    it is invalid; TooManyRequests when its key is over its rate limit or ``address`` has failed authentication
+    too often."""
     if not header and api_key:
         header = f"Bearer {api_key}"
     if not header and not certificate:
@@ -90,8 +63,8 @@ def resolve_caller(header: str | None, address: str = "-", certificate: str | No
     try:
         holder = _key_holder(header) if header else _certificate_holder(certificate or "")
         if holder.suspended:
-            raise unauthorized("This participant is suspended; contact the exchange operators.")
-    except TaxiiError:
+            raise NotAuthenticated("This participant is suspended; contact the exchange operators.")
+    except NotAuthenticated:
         limiter().auth_failed(address)
         raise
     verdict = limiter().key_request(holder.key.key_id)
@@ -108,7 +81,7 @@ def _key_holder(header: str) -> store.KeyHolder:
     with read_connection() as conn:
         holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
     if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash) or holder.key.revoked:
-        raise unauthorized("Invalid or revoked API key.")
+        raise NotAuthenticated("Invalid or revoked API key.")
     return holder
 
 
@@ -116,7 +89,7 @@ def _certificate_holder(fingerprint: str) -> store.KeyHolder:
     with read_connection() as conn:
         holder = store.find_certificate_holder(conn, normalise_fingerprint(fingerprint))
     if holder is None or holder.key.revoked:
-        raise unauthorized("This client certificate is not registered with the exchange, or it was revoked.")
+        raise NotAuthenticated("This client certificate is not registered with the exchange, or it was revoked.")
     return holder
 
 
@@ -125,28 +98,11 @@ def normalise_fingerprint(text: str) -> str:
     return text.strip().lower().removeprefix("sha256:").replace(":", "")
 
 
-def _too_many(description: str, verdict: Verdict) -> TaxiiError:
-    return TaxiiError(429, description, headers={"Retry-After": str(verdict.retry_after)})
+def _too_many(description: str, verdict: Verdict) -> TooManyRequests:
+    return TooManyRequests(description, retry_after=verdict.retry_after)
 
 
 @lru_cache
 def limiter() -> Limiter:
     settings = get_settings()
     return Limiter(settings.rate_limit_per_minute, settings.auth_failures_per_minute)
-
-
-def optional_caller(request: Request) -> Caller | None:
-    """Route dependency: the authenticated caller, or None for an anonymous request."""
-    settings = get_settings()
-    cert_header, key_header = settings.client_cert_header, settings.api_key_header
-    return resolve_caller(request.headers.get("authorization"), request.client.host if request.client else "-",
-                          request.headers.get(cert_header) if cert_header else None,
-                          request.headers.get(key_header) if key_header else None)
-
-
-def require_caller(request: Request) -> Caller:
-    """Route dependency: the authenticated caller; 401 with WWW-Authenticate otherwise."""
-    caller = optional_caller(request)
-    if caller is None:
-        raise unauthorized()
-    return caller

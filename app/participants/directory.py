@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.sharing.exchange import exchange_identity, publish
-from app.sharing.rules import Audience
 from app.stix.markings import TLP2_IDS, Tlp
 from app.stix.timestamps import format_timestamp
+from app.store.audience import Audience
 from app.store.participants import ParticipantRow
 
 DIRECTORY_ALIAS = "directory"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from app.config import get_settings
+from app.errors import NotFound, Refused
 from app.participants.directory import DIRECTORY_ALIAS, publish_identity
 from app.participants.keys import NewKey, new_key
 from app.sharing.exchange import reserved_objects
@@ -19,12 +20,9 @@ KINDS = ("lab", "agency", "vendor", "operator")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
-class RegistryError(ValueError):
-    """A request the registry refuses; the message says why."""
-
-
-class NotFound(RegistryError):
-    """The request names a participant, key, collection or API root that does not exist."""
+class RegistryError(Refused):
+    """A request the registry refuses; the message says why. (One that names a participant, key, collection or
+    API root that does not exist raises ``app.errors.NotFound``.)"""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """What the exchange itself publishes, as its own producer (``producer_id`` NULL): its identity, the standard
-TLP definitions, the exchange-audience extension-definition, and audience markings minted on request.
+TLP definitions, the extension-definitions of its extensions (exchange audience, AI threat context, AI
+observables), and audience markings minted on request. (The JSON Schemas those extension-definitions point at
+are files the product ships, ``app.shipped``, served at /schemas/.)
 
 It also decides which ids are the exchange's alone: every id it interprets or publishes (``reserved_objects``),
 and every audience marking it mints, whose id is a keyed HMAC of the marking's body (issue 12: an id derived
@@ -15,8 +17,15 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from app.sharing.rules import Audience, Directory
-from app.stix.ai import extension_definitions, index_columns, index_terms
+from app.sharing.rules import Directory
+from app.stix.ai import (
+    AI_OBSERVABLES_EXTENSION_ID,
+    AI_OBSERVABLES_SCHEMA,
+    AI_THREAT_EXTENSION_ID,
+    AI_THREAT_SCHEMA,
+    index_columns,
+    index_terms,
+)
 from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import (
     AUDIENCE_EXTENSION_ID,
@@ -30,6 +39,7 @@ from app.stix.markings import (
 )
 from app.stix.timestamps import format_timestamp
 from app.store import objects as object_store
+from app.store.audience import Audience
 from app.store.engine import now_us
 from app.store.models import ExchangeMeta
 from app.store.objects import Candidate
@@ -70,6 +80,30 @@ def audience_extension_definition(exchange_id: str) -> dict[str, Any]:
     }
 
 
+def ai_extension_definitions(exchange_id: str) -> list[dict[str, Any]]:
+    """The extension-definitions of the two AI extensions (``app.stix.ai``)."""
+    common = {"type": "extension-definition", "spec_version": "2.1", "created_by_ref": exchange_id,
+              "created": _EPOCH_OF_DEFINITIONS, "modified": _EPOCH_OF_DEFINITIONS, "version": "1.0.0",
+              "object_marking_refs": [TLP2_IDS[Tlp.CLEAR]]}
+    return [
+        {**common, "id": AI_THREAT_EXTENSION_ID, "name": "AI Threat Context",
+         "description": "Nested property extension adding AI threat context to SDOs and sightings: "
+                        "threat_category, ai_system_kinds, affected_model_families, atlas_technique_ids with "
+                        "atlas_version, edition-qualified OWASP LLM / Agentic ids, modalities, harm_categories, "
+                        "maturity (ATLAS vocabulary) and confidence_rationale.",
+         "schema": f"JSON Schema (draft 2020-12) served by the exchange at /schemas/{AI_THREAT_SCHEMA}",
+         "extension_types": ["property-extension"]},
+        {**common, "id": AI_OBSERVABLES_EXTENSION_ID, "name": "AI Observables",
+         "description": "Defines the 'ai-prompt' SCO (compatible superset of the community ai-prompt: value, "
+                        "models, plus hashes, normalized_sha256, value_disclosure, prompt_role, language; the id "
+                        "is derived from hashes.SHA-256 only) and a property extension on 'file' for serialized "
+                        "model artifacts (model_format, hub_uri, hub_revision, base_model, embedded_code, "
+                        "unsafe_imports).",
+         "schema": f"JSON Schema (draft 2020-12) served by the exchange at /schemas/{AI_OBSERVABLES_SCHEMA}",
+         "extension_types": ["new-sco", "property-extension"]},
+    ]
+
+
 def definitions(conn: Connection) -> list[dict[str, Any]]:
     """What every collection serves to everyone who can read it."""
     return _definitions_of(exchange_identity(conn))
@@ -77,7 +111,7 @@ def definitions(conn: Connection) -> list[dict[str, Any]]:
 
 def _definitions_of(identity: dict[str, Any]) -> list[dict[str, Any]]:
     return [identity, *tlp2_definitions(), *tlp1_definitions(), audience_extension_definition(identity["id"]),
-            *extension_definitions(identity["id"])]
+            *ai_extension_definitions(identity["id"])]
 
 
 # Ids the exchange interprets but serves no object for: nobody may post under them.

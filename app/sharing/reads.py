@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection
 
-from app.participants.auth import Caller
+from app.sharing.access import Caller
 from app.sharing.visibility import first_visible, known_to, visible_to
 from app.store import objects as object_store
 from app.store.collections import CollectionRow

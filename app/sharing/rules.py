@@ -16,6 +16,7 @@ from app.stix.markings import (
     effective_tlp,
     marking_refs,
 )
+from app.store.audience import Audience
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,6 @@ class Directory:
 class Target:
     public: bool
     default_group: str | None
-
-
-@dataclass(frozen=True)
-class Audience:
-    """An object version's stored audience."""
-
-    tlp: Tlp
-    release_at: int | None = None
-    participants: frozenset[int] = frozenset()
-    groups: frozenset[str] = frozenset()
-
-    @property
-    def has_recipients(self) -> bool:
-        return bool(self.participants or self.groups)
 
 
 def check_creator(obj: dict[str, Any], poster: Poster) -> None:

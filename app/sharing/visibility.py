@@ -49,7 +49,7 @@ from sqlalchemy import (
     true,
 )
 
-from app.participants.auth import Caller, grant_subjects
+from app.sharing.access import Caller, grant_subjects
 from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
 from app.store.models import Collection, Grant, Membership, ObjectAudience, StixObject

@@ -1,6 +1,7 @@
-"""The exchange's two AI STIX extensions (domain/ai-content.md §4): their extension-definition objects, the
-checks every object that uses them passes (the JSON Schemas in ``schemas/``, compiled once, plus the
-``ai-prompt`` id derivation), the ATLAS technique ids they carry, and the terms that feeds filter on.
+"""The exchange's two AI STIX extensions (domain/ai-content.md §4): their ids and schemas (``app.sharing.exchange``
+publishes their extension-definition objects), the checks every object that uses them passes (the JSON Schemas
+in ``schemas/``, compiled once, plus the ``ai-prompt`` id derivation), the ATLAS technique ids they carry, and
+the terms that feeds filter on.
 
 Objects that use neither extension cost one dictionary lookup or two."""
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from app.published import schema_path
+from app.shipped import schema_path
 from app.stix.findings import Finding, article
 from app.stix.schemacache import Test, Validator, compile_schema
 
@@ -24,8 +25,6 @@ AI_THREAT_SCHEMA = "ai-threat-context.schema.json"
 AI_OBSERVABLES_SCHEMA = "ai-observables.schema.json"
 _SCHEMAS = {AI_THREAT_EXTENSION_ID: AI_THREAT_SCHEMA, AI_OBSERVABLES_EXTENSION_ID: AI_OBSERVABLES_SCHEMA}
 
-_TLP_CLEAR = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
-_DEFINED = "2026-11-26T00:00:00.000Z"
 # STIX 2.1 §2.9: the namespace of deterministic SCO ids.
 _SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -40,32 +39,6 @@ def _schema(name: str) -> tuple[Test, Any]:
     schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
     Validator.check_schema(schema)
     return compile_schema(schema), Validator(schema)
-
-
-# ------------------------------------------------------------------ extension-definitions
-
-
-def extension_definitions(exchange_identity_id: str) -> list[dict[str, Any]]:
-    """The two extension-definition objects the exchange publishes, created by its own identity."""
-    common = {"type": "extension-definition", "spec_version": "2.1", "created_by_ref": exchange_identity_id,
-              "created": _DEFINED, "modified": _DEFINED, "version": "1.0.0", "object_marking_refs": [_TLP_CLEAR]}
-    return [
-        {**common, "id": AI_THREAT_EXTENSION_ID, "name": "AI Threat Context",
-         "description": "Nested property extension adding AI threat context to SDOs and sightings: "
-                        "threat_category, ai_system_kinds, affected_model_families, atlas_technique_ids with "
-                        "atlas_version, edition-qualified OWASP LLM / Agentic ids, modalities, harm_categories, "
-                        "maturity (ATLAS vocabulary) and confidence_rationale.",
-         "schema": f"JSON Schema (draft 2020-12) served by the exchange at /schemas/{AI_THREAT_SCHEMA}",
-         "extension_types": ["property-extension"]},
-        {**common, "id": AI_OBSERVABLES_EXTENSION_ID, "name": "AI Observables",
-         "description": "Defines the 'ai-prompt' SCO (compatible superset of the community ai-prompt: value, "
-                        "models, plus hashes, normalized_sha256, value_disclosure, prompt_role, language; the id "
-                        "is derived from hashes.SHA-256 only) and a property extension on 'file' for serialized "
-                        "model artifacts (model_format, hub_uri, hub_revision, base_model, embedded_code, "
-                        "unsafe_imports).",
-         "schema": f"JSON Schema (draft 2020-12) served by the exchange at /schemas/{AI_OBSERVABLES_SCHEMA}",
-         "extension_types": ["new-sco", "property-extension"]},
-    ]
 
 
 # ------------------------------------------------------------------ checks

@@ -9,13 +9,12 @@ from typing import Any
 
 import orjson
 
-from app.config import get_settings
 from app.stix.findings import article
 from app.stix.model import SCO_TYPES, is_sco
 from app.stix.timestamps import TimestampError, parse_timestamp
 from app.stix.values import UUID
 
-__all__ = ["SCO_TYPES", "CheckedObject", "ObjectRejected", "check_common", "check_object"]
+__all__ = ["SCO_TYPES", "CheckedObject", "ObjectRejected", "SizeLimits", "check_common", "check_object"]
 # Marking definitions have a created but cannot be versioned (STIX 2.1 §7.2.1).
 CREATED_ONLY_TYPES = frozenset({"marking-definition"})
 
@@ -24,6 +23,15 @@ _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
 
 class ObjectRejected(ValueError):
     """The object cannot be stored; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """How large one submitted object may be: serialised, in bytes, and in levels of nesting (the pipeline
+    passes the exchange's settings)."""
+
+    object_bytes: int
+    nesting_depth: int
 
 
 @dataclass(frozen=True)
@@ -105,18 +113,19 @@ def _nesting_depth(value: Any) -> int:
     return deepest
 
 
-def check_object(obj: dict[str, Any]) -> CheckedObject:
-    """Check ``obj`` and derive the columns stored with it; raises ObjectRejected."""
-    settings = get_settings()
+def check_object(obj: dict[str, Any], limits: SizeLimits | None = None) -> CheckedObject:
+    """Check ``obj`` and derive the columns stored with it; raises ObjectRejected. Without ``limits`` (the
+    exchange's own objects), any size is accepted."""
     try:
         raw = orjson.dumps(obj)
     except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. an integer beyond 64 bits
         raise ObjectRejected(f"the object cannot be stored as JSON: {exc}") from None
-    if len(raw) > settings.max_object_bytes:
-        raise ObjectRejected(f"the object is {len(raw)} bytes; at most {settings.max_object_bytes} are accepted")
-    depth = _nesting_depth(obj)
-    if depth > settings.max_nesting_depth:
-        raise ObjectRejected(f"the object nests {depth} levels deep; at most {settings.max_nesting_depth} are accepted")
+    if limits is not None:
+        if len(raw) > limits.object_bytes:
+            raise ObjectRejected(f"the object is {len(raw)} bytes; at most {limits.object_bytes} are accepted")
+        depth = _nesting_depth(obj)
+        if depth > limits.nesting_depth:
+            raise ObjectRejected(f"the object nests {depth} levels deep; at most {limits.nesting_depth} are accepted")
     version = check_common(obj)
     return CheckedObject(
         obj=obj,

@@ -25,9 +25,9 @@ from sqlalchemy import (
     update,
 )
 
-from app.sharing.rules import Audience
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
+from app.store.audience import Audience
 from app.store.index import insert_terms, term_rows
 from app.store.models import Collection, ExchangeMeta, Membership, ObjectAudience, StixObject
 from app.store.queries import ObjectFilter, Position, VersionFilter

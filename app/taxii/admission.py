@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from fastapi import Depends
 
 from app.config import get_settings
-from app.participants.auth import Caller, optional_caller
+from app.sharing.access import Caller
+from app.taxii.auth import optional_caller
 from app.taxii.errors import TaxiiError
 
 _in_progress: Counter[str] = Counter()  # key id → POSTs now running; touched only on the event loop

@@ -6,7 +6,6 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from app.config import get_settings
 from app.taxii.errors import TaxiiError
 from app.taxii.filters import bounded_int
 
@@ -37,9 +36,10 @@ def _too_large(max_length: int) -> TaxiiError:
                       details={"max_content_length": max_length})
 
 
-def parse_envelope(body: bytes) -> list[dict[str, Any]]:
+def parse_envelope(body: bytes, most: int) -> list[dict[str, Any]]:
     """The objects of a TAXII 2.1 envelope, or of a STIX 2.1 bundle (what Splunk's CTIS app, OpenCTI's
-    taxii-post stream and the stix2 library POST); 400/422 for anything that is neither."""
+    taxii-post stream and the stix2 library POST); 400/422 for anything that is neither, 413 for more than
+    ``most`` objects."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -51,7 +51,6 @@ def parse_envelope(body: bytes) -> list[dict[str, Any]]:
     objects = data.get("objects")
     if not isinstance(objects, list) or not objects:
         raise TaxiiError(400, "The envelope must have an 'objects' list with at least one object.")
-    most = get_settings().max_envelope_objects
     if len(objects) > most:
         raise TaxiiError(413, f"The envelope has {len(objects)} objects; at most {most} are accepted per request.",
                          details={"max_envelope_objects": most})

@@ -1,5 +1,6 @@
 """TAXII error resources (TAXII 2.1 §3.6). Every error leaves as one, with http_status equal to the
-response status and the TAXII media type."""
+response status and the TAXII media type: the protocol's own (``TaxiiError``) and the refusals domain code
+raises (``app.errors``), which get their status and headers here, at the edge."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.errors import ExchangeError, Forbidden, NotAuthenticated, NotFound, Refused, TooManyRequests
 from app.taxii.media import TAXII_MEDIA_TYPE
 
 _TITLES = {
@@ -31,8 +33,8 @@ _TITLES = {
 WWW_AUTHENTICATE = 'Bearer realm="aisx", Token realm="aisx", Basic realm="aisx", charset="UTF-8"'
 
 
-class TaxiiError(Exception):
-    """Raise anywhere below a route to answer with a TAXII error resource."""
+class TaxiiError(ExchangeError):
+    """Raise in the protocol layer to answer with a TAXII error resource of this status."""
 
     def __init__(
         self,
@@ -43,17 +45,26 @@ class TaxiiError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(description)
+        super().__init__(description, details=details)
         self.status = status
         self.title = title or _TITLES.get(status, "Error")
-        self.description = description
-        self.details = details
         self.headers = headers or {}
 
 
-def unauthorized(description: str = "Authentication required: send an API key as Authorization: Bearer <secret>, "
-                                   "Token <secret> or Basic <key id>:<secret>.") -> TaxiiError:
-    return TaxiiError(401, description, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+_STATUSES = ((NotAuthenticated, 401), (Forbidden, 403), (NotFound, 404), (Refused, 422), (TooManyRequests, 429))
+
+
+def as_taxii(error: ExchangeError) -> TaxiiError:
+    """The TAXII error a refusal is answered with (400 for a refusal of no particular kind)."""
+    if isinstance(error, TaxiiError):
+        return error
+    status = next((status for kind, status in _STATUSES if isinstance(error, kind)), 400)
+    headers: dict[str, str] = {}
+    if isinstance(error, NotAuthenticated):
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
+    return TaxiiError(status, error.description, details=error.details, headers=headers)
 
 
 def error_response(error: TaxiiError) -> Response:
@@ -68,9 +79,9 @@ def error_response(error: TaxiiError) -> Response:
                     headers=error.headers)
 
 
-async def taxii_error_handler(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TaxiiError)
-    return error_response(exc)
+async def exchange_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ExchangeError)
+    return error_response(as_taxii(exc))
 
 
 async def http_exception_handler(_request: Request, exc: Exception) -> Response:

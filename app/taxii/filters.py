@@ -1,9 +1,11 @@
 """URL parameters of the collection endpoints (TAXII 2.1 §3.4): parsed and checked once, so the store
-receives only well-formed values. Anything malformed is a 400 naming the parameter."""
+receives only well-formed values. Anything malformed is a 400 naming the parameter. The limits come from the
+route (``QueryLimits``), which takes them from the settings."""
+
+from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
-from app.config import get_settings
 from app.stix.timestamps import TimestampError, parse_timestamp
 from app.store.queries import ALL_VERSIONS, ObjectFilter, VersionFilter
 from app.taxii.cursor import FILTER_FIELDS, redeem, resume
@@ -12,6 +14,15 @@ from app.taxii.errors import TaxiiError
 _VERSION_WORDS = {"first", "last", "all"}
 _VERSIONS_ENDPOINT_FILTERS = {"added_after", "match[spec_version]"}
 _MATCHES = ("match[id]", "match[type]", "match[version]", "match[spec_version]")
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Page sizes (without ``limit``, and at most) and the most values one match[] filter may list."""
+
+    page_default: int
+    page_max: int
+    filter_values: int
 
 
 def _refuse_unknown_matches(params: QueryParams) -> None:
@@ -31,7 +42,7 @@ def _single(params: QueryParams, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _values(params: QueryParams, name: str) -> tuple[str, ...]:
+def _values(params: QueryParams, name: str, limit: int) -> tuple[str, ...]:
     raw = _single(params, name)
     if raw is None:
         return ()
@@ -40,20 +51,18 @@ def _values(params: QueryParams, name: str) -> tuple[str, ...]:
         raise TaxiiError(400, f"'{name}' has an empty value; separate values with single commas.")
     if any(not v.isprintable() for v in values):  # no id, type or version has them; PostgreSQL refuses NUL
         raise TaxiiError(400, f"'{name}' contains a control character.")
-    limit = get_settings().max_filter_values
     if len(values) > limit:
         raise TaxiiError(400, f"'{name}' has {len(values)} values; at most {limit} are allowed.")
     return values
 
 
-def _limit(params: QueryParams) -> int:
-    settings = get_settings()
+def _limit(params: QueryParams, limits: QueryLimits) -> int:
     raw = _single(params, "limit")
     if raw is None:
-        return settings.page_default
+        return limits.page_default
     if not (raw.isascii() and raw.isdigit()) or not raw.strip("0"):  # isdigit alone admits '²', which int() refuses
         raise TaxiiError(400, f"'limit' must be a positive integer, not {raw[:40]!r}.")
-    return min(bounded_int(raw, settings.page_max), settings.page_max)
+    return min(bounded_int(raw, limits.page_max), limits.page_max)
 
 
 def bounded_int(digits: str, ceiling: int) -> int:
@@ -65,8 +74,8 @@ def bounded_int(digits: str, ceiling: int) -> int:
     return int(significant or "0")
 
 
-def _versions(params: QueryParams) -> VersionFilter:
-    values = _values(params, "match[version]")
+def _versions(params: QueryParams, most_values: int) -> VersionFilter:
+    values = _values(params, "match[version]", most_values)
     if not values:
         return VersionFilter()
     words = {v for v in values if v in _VERSION_WORDS}
@@ -95,18 +104,19 @@ def _added_after(params: QueryParams) -> int | None:
         raise TaxiiError(400, f"'added_after': {exc}.") from None
 
 
-def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool = True) -> ObjectFilter:
+def parse_object_filter(params: QueryParams, scope: bytes, limits: QueryLimits, *,
+                        with_matches: bool = True) -> ObjectFilter:
     """The filters of Get Objects / Manifest / Get an Object / Versions. ``with_matches`` is False for the
     versions endpoint, which takes only added_after, limit, next and match[spec_version]. With ``next``, the
     query it carries (see ``app.taxii.cursor``), which must have been issued for ``scope``."""
     _refuse_unknown_matches(params)
     sent = ObjectFilter(
         added_after=_added_after(params),
-        ids=_values(params, "match[id]") if with_matches else (),
-        types=_values(params, "match[type]") if with_matches else (),
-        spec_versions=_values(params, "match[spec_version]"),
-        versions=_versions(params) if with_matches else ALL_VERSIONS,
-        limit=_limit(params),
+        ids=_values(params, "match[id]", limits.filter_values) if with_matches else (),
+        types=_values(params, "match[type]", limits.filter_values) if with_matches else (),
+        spec_versions=_values(params, "match[spec_version]", limits.filter_values),
+        versions=_versions(params, limits.filter_values) if with_matches else ALL_VERSIONS,
+        limit=_limit(params, limits),
     )
     token = _single(params, "next")
     if not token:  # MISP asks for its first page with an empty next=
@@ -115,7 +125,7 @@ def parse_object_filter(params: QueryParams, scope: bytes, *, with_matches: bool
     return resume(redeem(token, scope), sent, names, limit_sent="limit" in params)
 
 
-def parse_version_only(params: QueryParams) -> VersionFilter:
+def parse_version_only(params: QueryParams, most_values: int) -> VersionFilter:
     """match[version] for DELETE, where no other filter applies."""
     _refuse_unknown_matches(params)
-    return _versions(params)
+    return _versions(params, most_values)

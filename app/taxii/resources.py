@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 
-from app.config import get_settings
+from app.config import Settings
 from app.sharing.access import Access
 from app.stix.timestamps import format_timestamp
 from app.store.collections import ApiRootRow, CollectionRow
@@ -14,8 +14,7 @@ from app.store.status import StatusRow
 from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
 
 
-def discovery(api_roots: Sequence[ApiRootRow]) -> dict[str, Any]:
-    settings = get_settings()
+def discovery(api_roots: Sequence[ApiRootRow], settings: Settings) -> dict[str, Any]:
     body: dict[str, Any] = {"title": settings.title, "description": settings.description,
                             "contact": settings.contact}
     urls = [f"/taxii2/{root.name}/" for root in api_roots]

@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from app import ingest
 from app.audit import note_sensitive_read, record
-from app.participants.auth import Caller, optional_caller, require_caller
+from app.config import get_settings
+from app.errors import NotAuthenticated
 from app.sharing import reads
-from app.sharing.access import Access, access_for, access_map, require_delete, require_read
+from app.sharing.access import Access, Caller, access_for, access_map, require_delete, require_read
 from app.sharing.rules import Poster
 from app.stix.markings import Tlp
 from app.store import collections as collection_store
@@ -22,10 +23,11 @@ from app.store.queries import ALL_VERSIONS
 from app.store.status import get_status
 from app.taxii import resources
 from app.taxii.admission import post_slot
+from app.taxii.auth import optional_caller, require_caller
 from app.taxii.cursor import binding, issue
 from app.taxii.envelope import parse_envelope, read_body
-from app.taxii.errors import TaxiiError, unauthorized
-from app.taxii.filters import parse_object_filter, parse_version_only
+from app.taxii.errors import TaxiiError
+from app.taxii.filters import QueryLimits, parse_object_filter, parse_version_only
 from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, accepts_taxii, is_postable_content
 
 
@@ -59,7 +61,7 @@ def _collection(conn: Connection, api_root: str, collection_id: str, caller: Cal
     access = access_for(conn, collection, caller) if collection else Access(False, False)
     if collection is None or not access.any:
         if caller is None:
-            raise unauthorized()
+            raise NotAuthenticated()
         raise TaxiiError(404, "No such collection, or you have no access to it.")
     return collection, access
 
@@ -70,7 +72,7 @@ def _collection(conn: Connection, api_root: str, collection_id: str, caller: Cal
 @router.get("/", summary="Server discovery", operation_id="get_discovery")
 def get_discovery(caller: Caller = Depends(require_caller)) -> Response:
     with read_connection() as conn:
-        return _json(orjson.dumps(resources.discovery(collection_store.list_api_roots(conn))))
+        return _json(orjson.dumps(resources.discovery(collection_store.list_api_roots(conn), get_settings())))
 
 
 @router.get("/{api_root}/", summary="API root information", operation_id="get_api_root")
@@ -119,7 +121,9 @@ def _read_page(
     *, stix_id: str | None = None, with_raw: bool = True, with_matches: bool = True,
 ) -> tuple[list[PageRow], bool, str | None]:
     scope = binding(endpoint, api_root, collection_id, stix_id, caller.participant_id if caller else None)
-    flt = parse_object_filter(request.query_params, scope, with_matches=with_matches)
+    settings = get_settings()
+    limits = QueryLimits(settings.page_default, settings.page_max, settings.max_filter_values)
+    flt = parse_object_filter(request.query_params, scope, limits, with_matches=with_matches)
     with read_connection() as conn:
         collection, access = _collection(conn, api_root, collection_id, caller)
         require_read(access, caller)
@@ -164,7 +168,7 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
     if not is_postable_content(content_type):
         raise TaxiiError(415, f"POST a TAXII envelope as {TAXII_MEDIA_TYPE}, or a STIX bundle as {STIX_MEDIA_TYPE}, "
                               f"not {content_type or 'nothing'}.")
-    objects = parse_envelope(await read_body(request, max_length))
+    objects = parse_envelope(await read_body(request, max_length), get_settings().max_envelope_objects)
     assert caller is not None
     status = await run_in_threadpool(ingest.submit, collection, poster, objects, caller.key_id)
     return _json(resources.status(status), status_code=202)
@@ -183,7 +187,8 @@ def get_object(request: Request, api_root: str, collection_id: str, object_id: s
 def delete_object(request: Request, api_root: str, collection_id: str, object_id: str,
                   caller: Caller = Depends(require_caller)) -> Response:
     params = request.query_params
-    versions = parse_version_only(params) if "match[version]" in params else None
+    most_values = get_settings().max_filter_values
+    versions = parse_version_only(params, most_values) if "match[version]" in params else None
     with read_connection() as conn:
         collection, access = _collection(conn, api_root, collection_id, caller)
     require_delete(access, caller)

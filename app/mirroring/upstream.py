@@ -1,4 +1,5 @@
-"""Mirroring an upstream TAXII 2.1 collection into a feed, with taxii2-client.
+"""Mirroring an upstream TAXII 2.1 collection into a feed: a job above ``app.ingest`` (objects pulled are
+submitted like any post) that reads the upstream with httpx, GETting its objects endpoint page by page.
 
 Incremental by ``added_after``; one run keeps the ``added_after`` it started from and follows ``next``
 (servers bind ``next`` to the query it came from). Every object version is pulled (``match[version]=all``).
@@ -15,12 +16,12 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
-import requests
 from sqlalchemy import insert, select, update
-from taxii2client.v21 import Collection as TaxiiCollection
 
 from app import ingest
 from app.feeds.definitions import FeedDefinition, Upstream
@@ -30,15 +31,16 @@ from app.store.collections import get_collection
 from app.store.engine import now_us, read_connection, write_transaction
 from app.store.models import Collection, UpstreamState
 from app.store.participants import get_participant_by_slug
+from app.taxii.media import TAXII_MEDIA_TYPE
 
 log = logging.getLogger("aisx.upstream")
 _state = UpstreamState.__table__
 _collections = Collection.__table__
-_TAXII = "application/taxii+json;version=2.1"
 _MAX_DELAY = 60.0
 _MAX_RETRY_AFTER = 300.0
 _MAX_EMPTY_PAGES = 100  # in a row with more=true: the upstream is going round in circles
 _MAX_FAILURES = 20
+_TIMEOUT = 60.0
 
 
 class UpstreamError(RuntimeError):
@@ -97,25 +99,35 @@ def _stamp(micros: int | None) -> str | None:
     return format_timestamp(micros) if micros is not None else None
 
 
-def _remote(upstream: Upstream) -> TaxiiCollection:
+@dataclass(frozen=True)
+class Remote:
+    """An upstream collection's objects endpoint, and the HTTP Basic credentials to read it with (none unless
+    both the user and the password are configured)."""
+
+    objects_url: str
+    auth: httpx.BasicAuth | None
+
+
+def _remote(upstream: Upstream) -> Remote:
     credentials = []
     for name in (upstream.username_env, upstream.password_env):
         if name and not os.environ.get(name):
             raise UpstreamError(f"the environment variable {name} (the upstream credentials) is not set")
         credentials.append(os.environ.get(name) if name else None)
-    url = upstream.url.rstrip("/") + f"/collections/{upstream.collection}/"
-    return TaxiiCollection(url, user=credentials[0], password=credentials[1])
+    user, password = credentials
+    url = upstream.url.rstrip("/") + f"/collections/{upstream.collection}/objects/"
+    return Remote(url, httpx.BasicAuth(user, password) if user and password else None)
 
 
-def _get_page(remote: TaxiiCollection, params: dict[str, Any], upstream: Upstream) -> requests.Response:
+def _get_page(client: httpx.Client, remote: Remote, params: dict[str, Any], upstream: Upstream) -> httpx.Response:
     """One page, retried with backoff on network errors, 429 and 5xx."""
     delay = upstream.retry_backoff
     for attempt in range(1, upstream.retry_attempts + 1):
         wait = delay
         try:
-            response = remote._conn.session.get(remote.objects_url, params=params, headers={"Accept": _TAXII},
-                                                timeout=60)
-        except requests.RequestException as exc:
+            response = client.get(remote.objects_url, params=params, headers={"Accept": TAXII_MEDIA_TYPE},
+                                  auth=remote.auth)
+        except httpx.RequestError as exc:
             problem = f"network error: {exc}"
         else:
             if response.status_code == 200:
@@ -134,7 +146,7 @@ def _get_page(remote: TaxiiCollection, params: dict[str, Any], upstream: Upstrea
     raise AssertionError("unreachable")
 
 
-def _envelope(response: requests.Response) -> dict[str, Any]:
+def _envelope(response: httpx.Response) -> dict[str, Any]:
     try:
         envelope = orjson.loads(response.content)  # strict JSON: no NaN or Infinity from an upstream
     except ValueError:
@@ -161,6 +173,12 @@ def _checkpoint_after(last: str, more: bool) -> str | None:
 
 def sync_feed(feed: FeedDefinition) -> dict[str, Any]:
     """Pull everything new from the feed's upstream; returns counts (and the error, if it stopped on one)."""
+    # one connection pool per run; redirects followed, at most 60 s to connect and between two reads
+    with httpx.Client(timeout=_TIMEOUT, follow_redirects=True) as client:
+        return _sync(feed, client)
+
+
+def _sync(feed: FeedDefinition, client: httpx.Client) -> dict[str, Any]:
     assert feed.upstream is not None
     upstream = feed.upstream
     result: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "accepted": 0, "rejected": 0, "pages": 0,
@@ -183,7 +201,7 @@ def sync_feed(feed: FeedDefinition) -> dict[str, Any]:
                 params["added_after"] = since
             if token:
                 params["next"] = token
-            response = _get_page(remote, params, upstream)
+            response = _get_page(client, remote, params, upstream)
             envelope = _envelope(response)
             objects = [o for o in envelope.get("objects") or [] if isinstance(o, dict) and isinstance(o.get("id"), str)]
             if objects:
@@ -213,7 +231,7 @@ def sync_feed(feed: FeedDefinition) -> dict[str, Any]:
                 since = last
         _save_state(feed.id, last_success_at=now_us())
     except Exception as exc:
-        expected = isinstance(exc, UpstreamError | requests.RequestException)
+        expected = isinstance(exc, UpstreamError | httpx.HTTPError | httpx.InvalidURL)
         message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         result["error"] = message
         log.error("feed %s: %s", feed.alias, message, exc_info=not expected)
