@@ -28,12 +28,12 @@ from app.sharing.rules import Poster
 from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from app.store.collections import get_collection
 from app.store.engine import now_us, read_connection, write_transaction
-from app.store.models import Collection, UpstreamState
+from app.store.models import collection_table, upstream_state_table
 from app.store.participants import get_participant_by_slug
 
 log = logging.getLogger("aisx.upstream")
-_state = UpstreamState.__table__
-_collections = Collection.__table__
+_state = upstream_state_table
+_collections = collection_table
 _TAXII = "application/taxii+json;version=2.1"
 _MAX_DELAY = 60.0
 _MAX_RETRY_AFTER = 300.0

@@ -52,15 +52,21 @@ from sqlalchemy import (
 from app.participants.auth import Caller, grant_subjects
 from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
-from app.store.models import Collection, Grant, Membership, ObjectAudience, StixObject
+from app.store.models import (
+    collection_table,
+    grant_table,
+    membership_table,
+    object_audience_table,
+    stix_object_table,
+)
 from app.store.objects import m, o
 from app.store.participants import ParticipantRow
 
-_membership = Membership.__table__
-_audience = ObjectAudience.__table__
-_objects = StixObject.__table__
-_collections = Collection.__table__
-_grants = Grant.__table__
+_membership = membership_table
+_audience = object_audience_table
+_objects = stix_object_table
+_collections = collection_table
+_grants = grant_table
 Now = BindParameter[int]
 
 

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from app.store.models import ApiRoot, Collection, Grant
+from app.store.models import api_root_table, collection_table, grant_table
 
-_roots = ApiRoot.__table__
-_collections = Collection.__table__
-_grants = Grant.__table__
+_roots = api_root_table
+_collections = collection_table
+_grants = grant_table
 
 
 @dataclass(frozen=True)

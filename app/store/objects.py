@@ -29,15 +29,21 @@ from app.sharing.rules import Audience
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.index import insert_terms, term_rows
-from app.store.models import Collection, ExchangeMeta, Membership, ObjectAudience, StixObject
+from app.store.models import (
+    collection_table,
+    exchange_meta_table,
+    membership_table,
+    object_audience_table,
+    stix_object_table,
+)
 from app.store.queries import ObjectFilter, Position, VersionFilter
 
-m = Membership.__table__.alias("m")
-o = StixObject.__table__.alias("o")
-_membership = Membership.__table__
-_objects = StixObject.__table__
-_meta = ExchangeMeta.__table__
-_audience = ObjectAudience.__table__
+m = membership_table.alias("m")
+o = stix_object_table.alias("o")
+_membership = membership_table
+_objects = stix_object_table
+_meta = exchange_meta_table
+_audience = object_audience_table
 _CLOCK_KEY = "date_added_clock"
 PENDING = 1 << 62
 """date_added of a pending member (embargo not yet released): after every real date, so the visibility
@@ -179,7 +185,7 @@ def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str], keep:
             _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), ids).first():
         return 0
     members = _membership.c.producer_id.is_not(None) if keep is None else _membership.c.producer_id != keep
-    collections = list(conn.execute(select(Collection.__table__.c.id)).scalars())
+    collections = list(conn.execute(select(collection_table.c.id)).scalars())
     return conn.execute(delete(_membership).where(  # by (collection_id, stix_id): the membership index
         _membership.c.collection_id.in_(bindparam("cids", expanding=True)),
         _membership.c.stix_id.in_(bindparam("ids", expanding=True)), members),

@@ -5,20 +5,20 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert, select, update
 
 from app.store.models import (
-    ApiKey,
-    ClientCertificate,
-    Participant,
-    ParticipantGroup,
-    ParticipantIdentity,
-    ParticipantSector,
+    api_key_table,
+    client_certificate_table,
+    participant_group_table,
+    participant_identity_table,
+    participant_sector_table,
+    participant_table,
 )
 
-_participants = Participant.__table__
-_groups = ParticipantGroup.__table__
-_sectors = ParticipantSector.__table__
-_keys = ApiKey.__table__
-_certs = ClientCertificate.__table__
-_claims = ParticipantIdentity.__table__
+_participants = participant_table
+_groups = participant_group_table
+_sectors = participant_sector_table
+_keys = api_key_table
+_certs = client_certificate_table
+_claims = participant_identity_table
 
 
 @dataclass(frozen=True)
