@@ -75,7 +75,8 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
             before = orjson.loads(row.feed)
             if before.get("selector") != feed.selector:
                 changed.append(feed.id)
-            if _upstream_key(before.get("upstream")) != _upstream_key(feed.upstream and feed.upstream.__dict__):
+            upstream = feed.upstream.__dict__ if feed.upstream else None
+            if _upstream_key(before.get("upstream")) != _upstream_key(upstream):
                 # a checkpoint is a position in one upstream collection's timeline: useless for another
                 conn.execute(delete(_upstream_state).where(_upstream_state.c.feed_id == feed.id))
         conn.execute(update(_collections).where(_collections.c.id == feed.id).values(

@@ -263,11 +263,11 @@ def add_objects(
             slots.append(slot)
             continue
         key = (cand.stix_id, version, producer_id)
-        known = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
-        if known is not None:
-            same = known[1] == cand.content_hash
+        stored = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
+        if stored is not None:
+            same = stored[1] == cand.content_hash
             outcomes.append(StoreOutcome(version, None if same else _conflict_message(cand, version)))
-            slots.append(known[0] if same else None)
+            slots.append(stored[0] if same else None)
             continue
         owners.setdefault(cand.stix_id, producer_id)
         pending[key] = (-1 - len(new_rows), cand.content_hash)
@@ -335,9 +335,10 @@ def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Can
     if not rows:
         return []
     newest: dict[tuple[str, int | None], int] = {}
-    for r in [*existing, *rows]:
-        key = (r["stix_id"], r["producer_id"]) if isinstance(r, dict) else (r.stix_id, r.producer_id)
-        version = r["version"] if isinstance(r, dict) else r.version
+    versions = [(r.stix_id, r.producer_id, r.version) for r in existing]
+    versions += [(r["stix_id"], r["producer_id"], r["version"]) for r in rows]
+    for stix_id, producer, version in versions:
+        key = (stix_id, producer)
         newest[key] = max(newest.get(key, version), version)
     for row in rows:
         row["is_latest"] = row["version"] == newest[(row["stix_id"], row["producer_id"])]
