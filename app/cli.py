@@ -5,14 +5,15 @@ import copy
 import logging.config
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Connection
 
 from app.admin import operations
 from app.admin.collections import add_collection, grant
@@ -37,6 +38,8 @@ feed_app = typer.Typer(help="Feeds: selector-defined collections, optionally mir
                        no_args_is_help=True)
 app.add_typer(feed_app, name="feed")
 
+P = ParamSpec("P")
+T = TypeVar("T")
 err = Console(stderr=True, soft_wrap=True)  # no wrapping: file:position lines stay one line each
 
 
@@ -61,11 +64,11 @@ def _emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
         err.print(human)
 
 
-def _operate(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
+def _operate(action: Callable[Concatenate[Connection, int | None, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run an operator action in a write transaction; its refusals become a clean exit 2."""
     try:
         with write_transaction() as conn:
-            return action(conn, None, *args)
+            return action(conn, None, *args, **kwargs)
     except ExchangeError as exc:
         _fail(str(exc))
 
@@ -280,6 +283,7 @@ def cert_add(
             fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.read_text())).hexdigest()
         except (OSError, ValueError) as exc:
             _fail(f"{pem}: not a PEM certificate ({exc})")
+    assert fingerprint is not None  # given, or computed from --pem (exactly one of them, checked above)
     result = _operate(operations.add_certificate, slug, fingerprint, label)
     _emit(as_json, result, f"certificate {result['fingerprint']} now authenticates {slug}")
 

@@ -2,7 +2,7 @@
 markings (any participant: producers need them to post to named recipients)."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,8 @@ from app.taxii.errors import TaxiiError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 M = TypeVar("M", bound=BaseModel)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def require_operator(caller: Caller = Depends(require_caller)) -> Caller:
@@ -58,10 +60,10 @@ def _declares(model: type[BaseModel]) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
-def _write(action, *args: Any) -> Any:  # type: ignore[no-untyped-def]
+def _write(action: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``action`` in a write transaction; its refusals (``app.errors``) answer as TAXII errors (404, 422)."""
     with write_transaction() as conn:
-        return action(conn, *args)
+        return action(conn, *args, **kwargs)
 
 
 @router.get("/participants", operation_id="list_participants")

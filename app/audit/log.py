@@ -12,9 +12,9 @@ import orjson
 from sqlalchemy import Connection, insert, select
 
 from app.store.engine import now_us, write_transaction
-from app.store.models import AuditEvent
+from app.store.models import audit_event_table
 
-_events = AuditEvent.__table__
+_events = audit_event_table
 _MINUTE = 60_000_000
 
 

@@ -21,16 +21,23 @@ from app.store.collections import (
     title_holder,
 )
 from app.store.engine import now_us
-from app.store.models import Collection, Grant, Membership, Participant, StixObject, UpstreamState
+from app.store.models import (
+    collection_table,
+    grant_table,
+    membership_table,
+    participant_table,
+    stix_object_table,
+    upstream_state_table,
+)
 from app.store.objects import add_to_collection
 from app.store.participants import claimed_identities
 
-_collections = Collection.__table__
-_grants = Grant.__table__
-_membership = Membership.__table__
-_objects = StixObject.__table__
-_participants = Participant.__table__
-_upstream_state = UpstreamState.__table__
+_collections = collection_table
+_grants = grant_table
+_membership = membership_table
+_objects = stix_object_table
+_participants = participant_table
+_upstream_state = upstream_state_table
 _REBUILD_BATCH = 2000
 
 
@@ -68,7 +75,8 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
             before = orjson.loads(row.feed)
             if before.get("selector") != feed.selector:
                 changed.append(feed.id)
-            if _upstream_key(before.get("upstream")) != _upstream_key(feed.upstream and feed.upstream.__dict__):
+            upstream = feed.upstream.__dict__ if feed.upstream else None
+            if _upstream_key(before.get("upstream")) != _upstream_key(upstream):
                 # a checkpoint is a position in one upstream collection's timeline: useless for another
                 conn.execute(delete(_upstream_state).where(_upstream_state.c.feed_id == feed.id))
         conn.execute(update(_collections).where(_collections.c.id == feed.id).values(

@@ -206,9 +206,9 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
             entries[index].message = outcome.error
-        stored = [(objects[i], cand, out) for (i, cand), out in zip(placed, outcomes, strict=True) if out.seq]
-        feeds = _route_to_feeds(conn, collection, poster, stored, now)
-        _add_exchange_markings(conn, [collection.id, *feeds], stored, markings, now)
+        kept = [(objects[i], cand, out) for (i, cand), out in zip(placed, outcomes, strict=True) if out.seq]
+        feeds = _route_to_feeds(conn, collection, poster, kept, now)
+        _add_exchange_markings(conn, [collection.id, *feeds], kept, markings, now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
@@ -283,7 +283,8 @@ def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
     if not stored:
         return []
     producer = get_participant(conn, poster.participant_id)
-    who = (producer.kind, producer.slug, {producer.identity_id, *producer.claimed}) if producer else (None, None, ())
+    who: tuple[str | None, str | None, set[str]] = (
+        (producer.kind, producer.slug, {producer.identity_id, *producer.claimed}) if producer else (None, None, set()))
     arrivals = [(out.seq, Facts.of(obj, int(cand.audience.tlp), *who, collection.id, index_terms(obj)))
                 for obj, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
     return route(conn, arrivals, now)

@@ -29,13 +29,13 @@ from app.sharing.rules import Poster
 from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from app.store.collections import get_collection
 from app.store.engine import now_us, read_connection, write_transaction
-from app.store.models import Collection, UpstreamState
+from app.store.models import collection_table, upstream_state_table
 from app.store.participants import get_participant_by_slug
 from app.taxii.media import TAXII_MEDIA_TYPE
 
 log = logging.getLogger("aisx.upstream")
-_state = UpstreamState.__table__
-_collections = Collection.__table__
+_state = upstream_state_table
+_collections = collection_table
 _MAX_DELAY = 60.0
 _MAX_RETRY_AFTER = 300.0
 _MAX_EMPTY_PAGES = 100  # in a row with more=true: the upstream is going round in circles

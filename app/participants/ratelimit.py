@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.store.engine import write_transaction
-from app.store.models import RateCounter
+from app.store.models import rate_counter_table
 
-_table = RateCounter.__table__
+_table = rate_counter_table
 _WINDOW = 60
 
 

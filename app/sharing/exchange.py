@@ -41,10 +41,10 @@ from app.stix.timestamps import format_timestamp
 from app.store import objects as object_store
 from app.store.audience import Audience
 from app.store.engine import now_us
-from app.store.models import ExchangeMeta
+from app.store.models import exchange_meta_table
 from app.store.objects import Candidate
 
-_meta = ExchangeMeta.__table__
+_meta = exchange_meta_table
 _IDENTITY_KEY = "exchange_identity"
 _MINT_KEY = "audience_mint_key"  # 256 random bits, hex: the HMAC key of minted audience marking ids
 _EPOCH_OF_DEFINITIONS = "2026-11-26T00:00:00.000Z"

@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import (
-    Alias,
     BigInteger,
     BindParameter,
     ColumnElement,
-    Table,
+    FromClause,
     and_,
     bindparam,
     exists,
@@ -52,16 +51,23 @@ from sqlalchemy import (
 from app.sharing.access import Caller, grant_subjects
 from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
-from app.store.models import Collection, Grant, Membership, ObjectAudience, StixObject
+from app.store.models import (
+    collection_table,
+    grant_table,
+    membership_table,
+    object_audience_table,
+    stix_object_table,
+)
 from app.store.objects import m, o
 from app.store.participants import ParticipantRow
 
-_membership = Membership.__table__
-_audience = ObjectAudience.__table__
-_objects = StixObject.__table__
-_collections = Collection.__table__
-_grants = Grant.__table__
+_membership = membership_table
+_audience = object_audience_table
+_objects = stix_object_table
+_collections = collection_table
+_grants = grant_table
 Now = BindParameter[int]
+Rows = FromClause  # a table or an alias of it (``m``, ``o``, ``_objects.alias()``): the clauses take either
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,11 @@ def _now() -> Now:
     return bindparam("now", type_=BigInteger, unique=True, callable_=lambda: time.time_ns() // 1000)
 
 
-def _released(obj: Table, now: Now) -> ColumnElement[bool]:
+def _released(obj: Rows, now: Now) -> ColumnElement[bool]:
     return or_(obj.c.release_at.is_(None), obj.c.release_at <= now)
 
 
-def _listed(obj: Table, reader: Reader) -> ColumnElement[bool]:
+def _listed(obj: Rows, reader: Reader) -> ColumnElement[bool]:
     recipient = _audience.alias()
     named = recipient.c.participant_id == reader.participant_id
     if reader.groups:
@@ -92,7 +98,7 @@ def _listed(obj: Table, reader: Reader) -> ColumnElement[bool]:
     return exists(select(recipient.c.id).where(recipient.c.object_seq == obj.c.seq, named))
 
 
-def _audience_admits(obj: Table, reader: Reader | None, now: Now) -> ColumnElement[bool]:
+def _audience_admits(obj: Rows, reader: Reader | None, now: Now) -> ColumnElement[bool]:
     """TLP and recipients, for one object version (no collection involved).
 
     CLEAR → everyone; GREEN → every participant (only the recipients, if it names some); AMBER, AMBER+STRICT
@@ -109,7 +115,7 @@ def _audience_admits(obj: Table, reader: Reader | None, now: Now) -> ColumnEleme
     return and_(_released(obj, now), or_(obj.c.producer_id == reader.participant_id, by_tlp))
 
 
-def _object_visible(obj: Table, reader: Reader | None, now: Now) -> ColumnElement[bool]:
+def _object_visible(obj: Rows, reader: Reader | None, now: Now) -> ColumnElement[bool]:
     """Rules 2 and 3: this version admits the reader, and so does the producer's newest released version. A
     version still under embargo does not count yet: it does not exist for anyone until its release (else an
     embargoed update would hide the versions before it, telling every reader that an update is coming)."""
@@ -129,7 +135,7 @@ def _object_visible(obj: Table, reader: Reader | None, now: Now) -> ColumnElemen
     return and_(_audience_admits(obj, reader, now), or_(obj.c.is_latest, newest_released_admits))
 
 
-def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alias) -> ColumnElement[bool]:
+def _first_identical_copy(reader: Reader | None, now: Now, mem: Rows, obj: Rows) -> ColumnElement[bool]:
     """Rule 6: serve an observable's identical copies from several producers once."""
     earlier_m, earlier_o = _membership.alias(), _objects.alias()
     duplicate_seen = exists(select(earlier_m.c.seq).select_from(
@@ -145,8 +151,8 @@ def _first_identical_copy(reader: Reader | None, now: Now, mem: Alias, obj: Alia
     return or_(mem.c.type.not_in(SCO_TYPES), not_(duplicate_seen))
 
 
-def _first_producers_copy(reader: Reader | None, public_collection: bool, now: Now, mem: Alias,
-                          obj: Alias) -> ColumnElement[bool]:
+def _first_producers_copy(reader: Reader | None, public_collection: bool, now: Now, mem: Rows,
+                          obj: Rows) -> ColumnElement[bool]:
     """Rule 6: of the copies several producers posted under one id, serve the earliest producer's that the
     reader can see (by rules 1-4), so no reader gets two producers' "versions" of one object in a collection."""
     other_m, other_o = _membership.alias(), _objects.alias()
@@ -205,7 +211,7 @@ def _visible(reader: Reader | None, public_collection: bool) -> ColumnElement[bo
     return _visible_rows(reader, public_collection, m, o, _now())
 
 
-def _own_rules(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
+def _own_rules(reader: Reader | None, public_collection: bool, mem: Rows, obj: Rows,
                now: Now) -> ColumnElement[bool]:
     """Rules 1-4: what one membership row and its producer's own versions decide."""
     return and_(
@@ -215,7 +221,7 @@ def _own_rules(reader: Reader | None, public_collection: bool, mem: Alias, obj: 
     )
 
 
-def _visible_rows(reader: Reader | None, public_collection: bool, mem: Alias, obj: Alias,
+def _visible_rows(reader: Reader | None, public_collection: bool, mem: Rows, obj: Rows,
                   now: Now) -> ColumnElement[bool]:
     return and_(
         _own_rules(reader, public_collection, mem, obj, now),

@@ -9,9 +9,9 @@ import difflib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import ValidationError
 
@@ -147,7 +147,8 @@ def _schema_findings(obj: dict[str, Any], extension_id: str) -> list[Finding]:
 
 
 def _explain(error: ValidationError, obj: dict[str, Any], extension_id: str) -> Iterator[Finding]:
-    keyword, expected, value = error.validator, error.validator_value, error.instance
+    keyword, value = error.validator, error.instance
+    expected: Any = error.validator_value  # typed "| Unset" for hand-made errors; iter_errors always sets it
     parts = list(error.absolute_path)
     path = _path(parts)
     name = next((p for p in reversed(parts) if isinstance(p, str)), "")
@@ -200,8 +201,9 @@ def _unknown_properties(error: ValidationError, value: dict[str, Any], path: str
                         obj: dict[str, Any]) -> Iterator[Finding]:
     """One finding with a suggestion per unknown property, for the first _MOST_UNKNOWN; then one that counts
     the rest. (A suggestion costs ~1 ms of difflib: 10,000 unknown properties took 10 s.)"""
-    known = list(error.schema.get("properties", {}))
-    patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+    schema = cast(Mapping[str, Any], error.schema)  # the (object) subschema that failed: set by iter_errors
+    known = list(schema.get("properties", {}))
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
     unknown = [prop for prop in value if prop not in known and not any(p.search(prop) for p in patterns)]
     owner = _owner(path, obj)
     for prop in unknown[:_MOST_UNKNOWN]:

@@ -7,7 +7,7 @@ object against this table."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from app.stix.findings import Finding
 from app.stix.timestamps import TimestampError, parse_timestamp
@@ -69,11 +69,19 @@ def is_sco(obj: dict[str, Any]) -> bool:
 
 # ------------------------------------------------------------------ references by category
 
+
+class _Category(TypedDict):
+    """The keyword arguments of ``ref`` that name a category of types instead of the types."""
+
+    category: str
+    excluded: frozenset[str]
+
+
 _NOT_SDO_OR_SCO = SRO_TYPES | META_TYPES | {"bundle"}
-_TO_SDO_OR_SCO = {"category": "an SDO or SCO", "excluded": _NOT_SDO_OR_SCO}
-_TO_SDO = {"category": "an SDO", "excluded": SCO_TYPES | _NOT_SDO_OR_SCO}
-_TO_SCO_OR_SRO = {"category": "an SCO or SRO", "excluded": SDO_TYPES | META_TYPES | {"bundle"}}
-_TO_SCO = {"category": "an SCO", "excluded": SDO_TYPES | SRO_TYPES | META_TYPES | {"bundle"}}
+_TO_SDO_OR_SCO: _Category = {"category": "an SDO or SCO", "excluded": _NOT_SDO_OR_SCO}
+_TO_SDO: _Category = {"category": "an SDO", "excluded": SCO_TYPES | _NOT_SDO_OR_SCO}
+_TO_SCO_OR_SRO: _Category = {"category": "an SCO or SRO", "excluded": SDO_TYPES | META_TYPES | {"bundle"}}
+_TO_SCO: _Category = {"category": "an SCO", "excluded": SDO_TYPES | SRO_TYPES | META_TYPES | {"bundle"}}
 
 
 def _refs(*types: str, **category: Any) -> Check:
@@ -257,7 +265,7 @@ COMMON: dict[str, Check] = {
     "extensions": dictionary,
     "defanged": boolean,
 }
-_NAMED = {"name": non_empty_string, "description": string}
+_NAMED: dict[str, Check] = {"name": non_empty_string, "description": string}
 _KILL_CHAIN = {"kill_chain_phases": list_of(KILL_CHAIN_PHASE)}
 _SEEN = {"first_seen": timestamp, "last_seen": timestamp}
 _OBJECT_REFS = {"object_refs": list_of(any_ref)}

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from app.stix.findings import Finding
 from app.stix.model import DEFINED, SCO_TYPES
@@ -161,7 +162,7 @@ class _Parser:
     def observation_and(self) -> None:
         self._chain(self.observation, "AND")
 
-    def _chain(self, part, keyword: str) -> None:  # type: ignore[no-untyped-def]
+    def _chain(self, part: Callable[[], None], keyword: str) -> None:
         part()
         while self.is_(keyword):
             self.take()

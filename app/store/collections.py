@@ -3,13 +3,13 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
-from app.store.models import ApiRoot, Collection, Grant
+from app.store.models import api_root_table, collection_table, grant_table
 
-_roots = ApiRoot.__table__
-_collections = Collection.__table__
-_grants = Grant.__table__
+_roots = api_root_table
+_collections = collection_table
+_grants = grant_table
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def ensure_api_root(conn: Connection, name: str, title: str, description: str | 
                                            max_content_length=max_len))
 
 
-def _collection(row) -> CollectionRow:  # type: ignore[no-untyped-def]
+def _collection(row: Row) -> CollectionRow:
     return CollectionRow(row.id, row.api_root, row.alias, row.title, row.description, row.public, row.default_group,
                          row.validation)
 

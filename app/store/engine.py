@@ -4,6 +4,7 @@ Writers are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-s
 every write takes its ``date_added`` only once it holds that lock. So date_added order is commit order and an
 ``added_after`` poller can never miss an object that committed "in the past"."""
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import get_settings
 
@@ -36,7 +38,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

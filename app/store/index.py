@@ -8,10 +8,10 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, exists, insert, select, update
 
 from app.stix.ai import index_columns, index_terms
-from app.store.models import ObjectTerm, StixObject
+from app.store.models import object_term_table, stix_object_table
 
-_terms = ObjectTerm.__table__
-_objects = StixObject.__table__
+_terms = object_term_table
+_objects = stix_object_table
 _CHUNK = 500
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Index,
     Integer,
     SmallInteger,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -257,3 +258,32 @@ class ClientCertificate(SQLModel, table=True):
     label: str | None = Field(default=None, max_length=200)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+def _table_of(model: type[SQLModel]) -> Table:
+    """The Core table SQLModel built for a ``table=True`` model. SQLModel sets ``__table__`` when the class is
+    created but does not declare it, so mypy cannot see it: this is the one place that reaches into it."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+# Typed handles on the tables, for the modules that query with SQLAlchemy Core: the model's name in snake case.
+exchange_meta_table = _table_of(ExchangeMeta)
+api_root_table = _table_of(ApiRoot)
+collection_table = _table_of(Collection)
+participant_table = _table_of(Participant)
+participant_group_table = _table_of(ParticipantGroup)
+participant_identity_table = _table_of(ParticipantIdentity)
+participant_sector_table = _table_of(ParticipantSector)
+api_key_table = _table_of(ApiKey)
+grant_table = _table_of(Grant)
+stix_object_table = _table_of(StixObject)
+object_audience_table = _table_of(ObjectAudience)
+audit_event_table = _table_of(AuditEvent)
+membership_table = _table_of(Membership)
+status_resource_table = _table_of(StatusResource)
+upstream_state_table = _table_of(UpstreamState)
+object_term_table = _table_of(ObjectTerm)
+rate_counter_table = _table_of(RateCounter)
+client_certificate_table = _table_of(ClientCertificate)

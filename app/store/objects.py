@@ -29,15 +29,21 @@ from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.audience import Audience
 from app.store.index import insert_terms, term_rows
-from app.store.models import Collection, ExchangeMeta, Membership, ObjectAudience, StixObject
+from app.store.models import (
+    collection_table,
+    exchange_meta_table,
+    membership_table,
+    object_audience_table,
+    stix_object_table,
+)
 from app.store.queries import ObjectFilter, Position, VersionFilter
 
-m = Membership.__table__.alias("m")
-o = StixObject.__table__.alias("o")
-_membership = Membership.__table__
-_objects = StixObject.__table__
-_meta = ExchangeMeta.__table__
-_audience = ObjectAudience.__table__
+m = membership_table.alias("m")
+o = stix_object_table.alias("o")
+_membership = membership_table
+_objects = stix_object_table
+_meta = exchange_meta_table
+_audience = object_audience_table
 _CLOCK_KEY = "date_added_clock"
 PENDING = 1 << 62
 """date_added of a pending member (embargo not yet released): after every real date, so the visibility
@@ -179,7 +185,7 @@ def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str], keep:
             _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), ids).first():
         return 0
     members = _membership.c.producer_id.is_not(None) if keep is None else _membership.c.producer_id != keep
-    collections = list(conn.execute(select(Collection.__table__.c.id)).scalars())
+    collections = list(conn.execute(select(collection_table.c.id)).scalars())
     return conn.execute(delete(_membership).where(  # by (collection_id, stix_id): the membership index
         _membership.c.collection_id.in_(bindparam("cids", expanding=True)),
         _membership.c.stix_id.in_(bindparam("ids", expanding=True)), members),
@@ -257,11 +263,11 @@ def add_objects(
             slots.append(slot)
             continue
         key = (cand.stix_id, version, producer_id)
-        known = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
-        if known is not None:
-            same = known[1] == cand.content_hash
+        stored = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
+        if stored is not None:
+            same = stored[1] == cand.content_hash
             outcomes.append(StoreOutcome(version, None if same else _conflict_message(cand, version)))
-            slots.append(known[0] if same else None)
+            slots.append(stored[0] if same else None)
             continue
         owners.setdefault(cand.stix_id, producer_id)
         pending[key] = (-1 - len(new_rows), cand.content_hash)
@@ -329,9 +335,10 @@ def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Can
     if not rows:
         return []
     newest: dict[tuple[str, int | None], int] = {}
-    for r in [*existing, *rows]:
-        key = (r["stix_id"], r["producer_id"]) if isinstance(r, dict) else (r.stix_id, r.producer_id)
-        version = r["version"] if isinstance(r, dict) else r.version
+    versions = [(r.stix_id, r.producer_id, r.version) for r in existing]
+    versions += [(r["stix_id"], r["producer_id"], r["version"]) for r in rows]
+    for stix_id, producer, version in versions:
+        key = (stix_id, producer)
         newest[key] = max(newest.get(key, version), version)
     for row in rows:
         row["is_latest"] = row["version"] == newest[(row["stix_id"], row["producer_id"])]

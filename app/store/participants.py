@@ -2,23 +2,23 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from app.store.models import (
-    ApiKey,
-    ClientCertificate,
-    Participant,
-    ParticipantGroup,
-    ParticipantIdentity,
-    ParticipantSector,
+    api_key_table,
+    client_certificate_table,
+    participant_group_table,
+    participant_identity_table,
+    participant_sector_table,
+    participant_table,
 )
 
-_participants = Participant.__table__
-_groups = ParticipantGroup.__table__
-_sectors = ParticipantSector.__table__
-_keys = ApiKey.__table__
-_certs = ClientCertificate.__table__
-_claims = ParticipantIdentity.__table__
+_participants = participant_table
+_groups = participant_group_table
+_sectors = participant_sector_table
+_keys = api_key_table
+_certs = client_certificate_table
+_claims = participant_identity_table
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class KeyRow:
     revoked: bool
 
 
-def _with_memberships(conn: Connection, row) -> ParticipantRow:  # type: ignore[no-untyped-def]
+def _with_memberships(conn: Connection, row: Row) -> ParticipantRow:
     groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.id)).scalars()
     sectors = conn.execute(select(_sectors.c.sector).where(_sectors.c.participant_id == row.id)).scalars()
     return ParticipantRow(row.id, row.slug, row.name, row.kind, row.identity_id, row.pseudonym_identity_id,
@@ -87,7 +87,7 @@ def insert_key(conn: Connection, *, key_id: str, participant_id: int, secret_has
                                       label=label, created_at=created_at))
 
 
-def _key(row) -> KeyRow:  # type: ignore[no-untyped-def]
+def _key(row: Row) -> KeyRow:
     return KeyRow(row.key_id, row.participant_id, row.secret_hash, row.revoked_at is not None)
 
 
@@ -182,7 +182,7 @@ def find_certificate_holder(conn: Connection, fingerprint: str) -> KeyHolder | N
     return _holder(conn, row, key)
 
 
-def _holder(conn: Connection, row, key: KeyRow | None = None) -> KeyHolder:  # type: ignore[no-untyped-def]
+def _holder(conn: Connection, row: Row, key: KeyRow | None = None) -> KeyHolder:
     groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.participant_id)).scalars()
     return KeyHolder(key or _key(row), row.participant_id, row.slug, row.kind, row.identity_id,
                      row.pseudonym_identity_id, row.suspended, tuple(sorted(groups)))

@@ -5,9 +5,9 @@ import secrets
 from sqlalchemy import Connection, insert, select
 
 from app.store.engine import read_connection, write_transaction
-from app.store.models import ExchangeMeta
+from app.store.models import exchange_meta_table
 
-_meta = ExchangeMeta.__table__
+_meta = exchange_meta_table
 _CURSOR_KEY = "cursor_secret"
 
 

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
-from app.store.models import StatusResource
+from app.store.models import status_resource_table
 
-_status = StatusResource.__table__
+_status = status_resource_table
 
 
 @dataclass(frozen=True)
