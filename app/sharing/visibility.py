@@ -50,8 +50,8 @@ from sqlalchemy import (
 )
 
 from app.participants.auth import Caller, grant_subjects
-from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
+from app.stix.model import SCO_TYPES
 from app.store.models import Collection, Grant, Membership, ObjectAudience, StixObject
 from app.store.objects import m, o
 from app.store.participants import ParticipantRow

@@ -4,6 +4,7 @@ TLP levels are ordered integers so that "most restrictive wins" is ``max``. The 
 their TLP 2.0 equivalents (WHITE → CLEAR); OpenCTI's private AMBER+STRICT id is read as AMBER+STRICT, and its
 "TLP:CLEAR" — which reuses the TLP 1.0 WHITE id — as CLEAR. Stored objects are never rewritten."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -92,7 +93,12 @@ def marking_refs(obj: dict[str, Any]) -> list[str]:
 
 def effective_tlp(obj: dict[str, Any]) -> Tlp | None:
     """The most restrictive TLP among all markings, or None when the object carries none."""
-    levels = [TLP_BY_ID[r] for r in marking_refs(obj) if r in TLP_BY_ID]
+    return tlp_of(marking_refs(obj))
+
+
+def tlp_of(refs: Iterable[str]) -> Tlp | None:
+    """The most restrictive TLP among these marking ids, or None when none is a TLP marking."""
+    levels = [TLP_BY_ID[r] for r in refs if r in TLP_BY_ID]
     return max(levels) if levels else None
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from app.sharing.rules import Audience
+from app.stix.checks import CheckedObject
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.index import insert_terms, term_rows
@@ -59,6 +60,12 @@ class Candidate:
     audience: Audience
     index: dict[str, Any] = field(default_factory=dict)  # filter columns: confidence, revoked, atlas_id
     terms: tuple[tuple[str, str], ...] = ()  # (kind, value) pairs feed selectors look up
+
+    @classmethod
+    def of(cls, item: CheckedObject, audience: Audience) -> "Candidate":
+        """The candidate for a checked object with its decided audience (the one way to build one)."""
+        return cls(item.stix_id, item.type, item.spec_version, item.version, item.content_hash, item.raw,
+                   item.is_sco, audience, item.index, item.terms)
 
 
 @dataclass(frozen=True)
