@@ -29,7 +29,7 @@ from app.stix.ai import (
     unknown_atlas_findings,
 )
 from app.stix.schemacache import compile_schema, ecma_regex
-from app.store.index import has_term, insert_terms, known_atlas_ids, reindex, term_rows
+from app.store.index import insert_terms, known_atlas_ids, reindex, term_rows
 from app.store.models import ObjectTerm, StixObject
 from tests.conftest import DATA
 
@@ -341,9 +341,14 @@ def test_terms_known_atlas_ids_and_selectors(conn) -> None:  # type: ignore[no-u
     insert_terms(conn, [])
     assert known_atlas_ids(conn, ["AML.T0051", "AML.T0055", "AML.T0051"]) == {"AML.T0051"}
     assert known_atlas_ids(conn, []) == set()
-    select_seqs = select(objects.c.seq)
-    assert conn.execute(select_seqs.where(has_term("atlas", ["AML.T0055"]))).scalars().all() == [seq]
-    assert conn.execute(select_seqs.where(has_term("owasp", ["LLM01:2026"]))).scalars().all() == []
+    terms = ObjectTerm.__table__
+
+    def seqs_with(kind: str, value: str) -> list[int]:
+        query = select(terms.c.object_seq).where(terms.c.kind == kind, terms.c.value == value)
+        return list(conn.execute(query).scalars())
+
+    assert seqs_with("atlas", "AML.T0055") == [seq]
+    assert seqs_with("owasp", "LLM01:2026") == []
     assert conn.execute(select(objects.c.confidence).where(objects.c.seq == seq)).scalar() == 80
 
 

@@ -30,11 +30,11 @@ from app.store.collections import get_collection
 from app.store.engine import now_us, read_connection, write_transaction
 from app.store.models import Collection, UpstreamState
 from app.store.participants import get_participant_by_slug
+from app.taxii.media import TAXII_MEDIA_TYPE
 
 log = logging.getLogger("aisx.upstream")
 _state = UpstreamState.__table__
 _collections = Collection.__table__
-_TAXII = "application/taxii+json;version=2.1"
 _MAX_DELAY = 60.0
 _MAX_RETRY_AFTER = 300.0
 _MAX_EMPTY_PAGES = 100  # in a row with more=true: the upstream is going round in circles
@@ -113,7 +113,7 @@ def _get_page(remote: TaxiiCollection, params: dict[str, Any], upstream: Upstrea
     for attempt in range(1, upstream.retry_attempts + 1):
         wait = delay
         try:
-            response = remote._conn.session.get(remote.objects_url, params=params, headers={"Accept": _TAXII},
+            response = remote._conn.session.get(remote.objects_url, params=params, headers={"Accept": TAXII_MEDIA_TYPE},
                                                 timeout=60)
         except requests.RequestException as exc:
             problem = f"network error: {exc}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.stix.checks import CheckedObject, ObjectRejected
-from app.stix.markings import AUDIENCE_EXTENSION_ID, TLP_BY_ID, AudienceSpec, Tlp
+from app.stix.markings import AUDIENCE_EXTENSION_ID, TLP2_IDS, TLP_BY_ID, AudienceSpec, Tlp
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def decide_audience(
     if tlp is None:
         raise ObjectRejected(
             "no TLP marking: add a TLP 2.0 marking-definition id to 'object_marking_refs' (e.g. TLP:GREEN "
-            "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb); the exchange never adds one"
+            f"{TLP2_IDS[Tlp.GREEN]}); the exchange never adds one"
         )
     specs = [s for s in (audience_marking(r) for r in item.marking_refs if r not in TLP_BY_ID) if s is not None]
     if len(specs) > 1:

@@ -16,6 +16,7 @@ from jsonschema import ValidationError
 
 from app.published import schema_path
 from app.stix.findings import Finding, article
+from app.stix.markings import TLP2_IDS, Tlp
 from app.stix.schemacache import Test, Validator, compile_schema
 
 AI_THREAT_EXTENSION_ID = "extension-definition--58ec9352-2bc3-4b8f-902a-30818e066d96"
@@ -24,7 +25,6 @@ AI_THREAT_SCHEMA = "ai-threat-context.schema.json"
 AI_OBSERVABLES_SCHEMA = "ai-observables.schema.json"
 _SCHEMAS = {AI_THREAT_EXTENSION_ID: AI_THREAT_SCHEMA, AI_OBSERVABLES_EXTENSION_ID: AI_OBSERVABLES_SCHEMA}
 
-_TLP_CLEAR = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
 _DEFINED = "2026-11-26T00:00:00.000Z"
 # STIX 2.1 §2.9: the namespace of deterministic SCO ids.
 _SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
@@ -48,7 +48,8 @@ def _schema(name: str) -> tuple[Test, Any]:
 def extension_definitions(exchange_identity_id: str) -> list[dict[str, Any]]:
     """The two extension-definition objects the exchange publishes, created by its own identity."""
     common = {"type": "extension-definition", "spec_version": "2.1", "created_by_ref": exchange_identity_id,
-              "created": _DEFINED, "modified": _DEFINED, "version": "1.0.0", "object_marking_refs": [_TLP_CLEAR]}
+              "created": _DEFINED, "modified": _DEFINED, "version": "1.0.0",
+              "object_marking_refs": [TLP2_IDS[Tlp.CLEAR]]}
     return [
         {**common, "id": AI_THREAT_EXTENSION_ID, "name": "AI Threat Context",
          "description": "Nested property extension adding AI threat context to SDOs and sightings: "
