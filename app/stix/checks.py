@@ -17,7 +17,7 @@ from app.config import get_settings
 from app.stix.ai import atlas_technique_ids, check_ai, index_columns, index_terms
 from app.stix.custom import custom_findings
 from app.stix.findings import Finding, article, describe
-from app.stix.markings import AudienceSpec, MarkingError, Tlp, audience_spec, marking_refs, tlp_of
+from app.stix.markings import AudienceSpec, Tlp, marking_refs, read_audience, tlp_of
 from app.stix.model import is_sco
 from app.stix.timestamps import TimestampError, parse_timestamp
 from app.stix.validate import validate
@@ -135,7 +135,7 @@ def check_object(obj: dict[str, Any]) -> CheckedObject:
         raise ObjectRejected(f"the object nests {depth} levels deep; at most {settings.max_nesting_depth} are accepted")
     version = check_common(obj)
     refs = marking_refs(obj)
-    audience, audience_error = _audience(obj)
+    audience, audience_error = read_audience(obj)
     return CheckedObject(
         obj=obj,
         stix_id=obj["id"],
@@ -167,10 +167,3 @@ def check_submitted(obj: dict[str, Any], *, strict: bool) -> CheckedObject:
         raise ObjectRejected(describe(findings))
     warnings = findings + custom_findings(obj)
     return replace(item, warnings=tuple(warnings)) if warnings else item
-
-
-def _audience(obj: dict[str, Any]) -> tuple[AudienceSpec | None, str | None]:
-    try:
-        return audience_spec(obj), None
-    except MarkingError as exc:
-        return None, str(exc)

@@ -145,6 +145,14 @@ def audience_spec(marking: dict[str, Any]) -> AudienceSpec | None:
     return AudienceSpec(tuple(sorted(set(identities))), tuple(sorted(set(groups))), embargo)
 
 
+def read_audience(marking: dict[str, Any]) -> tuple[AudienceSpec | None, str | None]:
+    """``audience_spec``, or (None, why) for a malformed exchange-audience extension."""
+    try:
+        return audience_spec(marking), None
+    except MarkingError as exc:
+        return None, str(exc)
+
+
 def _string_list(body: dict[str, Any], name: str) -> list[str]:
     value = body.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
