@@ -84,8 +84,9 @@ def tlp1_definitions() -> list[dict[str, Any]]:
 
 def marking_refs(obj: dict[str, Any]) -> list[str]:
     """Every marking an object applies: object-level and granular."""
-    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
-    for granular in obj.get("granular_markings") or []:
+    listed, granular_markings = obj.get("object_marking_refs"), obj.get("granular_markings")
+    refs = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
+    for granular in granular_markings if isinstance(granular_markings, list) else []:
         if isinstance(granular, dict) and isinstance(granular.get("marking_ref"), str):
             refs.append(granular["marking_ref"])
     return refs
@@ -123,7 +124,8 @@ def audience_spec(marking: dict[str, Any]) -> AudienceSpec | None:
     """The audience a marking-definition carries, or None if it is not an exchange-audience marking."""
     if marking.get("type") != "marking-definition":
         return None
-    body = (marking.get("extensions") or {}).get(AUDIENCE_EXTENSION_ID)
+    extensions = marking.get("extensions")
+    body = extensions.get(AUDIENCE_EXTENSION_ID) if isinstance(extensions, dict) else None
     if body is None:
         return None
     if not isinstance(body, dict) or body.get("extension_type") != "property-extension":
