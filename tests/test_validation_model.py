@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import stix2
 
-from app.ingest.pipeline import _describe
 from app.stix.checks import ObjectRejected, check_object
+from app.stix.findings import describe
 from app.stix.validate import validate
 from tests.test_validation_rules import BASE, DELETE, FILE, IDENTITY, IPV4, SHA256, U, _assert_finding, _changed
 
@@ -337,7 +337,7 @@ def test_every_finding_is_reported_up_to_fifty() -> None:
     obj.update({"is_privileged": "yes", "account_created": "x"} | {f"x_bad_{i}": [] for i in range(60)})
     findings = validate(obj)
     assert len(findings) == 62
-    text = _describe(findings)
+    text = describe(findings)
     assert "is_privileged" in text and "account_created" in text and text.endswith("; and 12 more")
     assert text.count("; ") == 50
 

@@ -159,7 +159,7 @@ def test_base_objects_are_valid(stix_type: str) -> None:
 
 
 def test_every_stix_type_has_a_base_object() -> None:
-    from app.stix.validate import META_TYPES, SCO_TYPES, SDO_TYPES, SRO_TYPES
+    from app.stix.model import META_TYPES, SCO_TYPES, SDO_TYPES, SRO_TYPES
 
     assert set(BASE) == SDO_TYPES | SRO_TYPES | SCO_TYPES | META_TYPES
 

@@ -6,7 +6,7 @@ import uuid
 from sqlalchemy import Connection
 
 from app.errors import NotFound
-from app.participants.registry import KINDS, RegistryError
+from app.participants.registry import RegistryError, parse_subject
 from app.sharing.exchange import publish_definitions
 from app.store import collections as store
 from app.store.collections import CollectionRow, Subject
@@ -38,22 +38,12 @@ def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, p
     return row
 
 
-def parse_subject(conn: Connection, text: str) -> Subject:
-    """``SLUG``, ``group:NAME``, ``kind:KIND`` or ``everyone`` (every participant)."""
-    if text == "everyone":
-        return Subject("kind", "*")
-    prefix, sep, value = text.partition(":")
-    if sep and prefix == "group" and value:
-        return Subject("group", value)
-    if sep and prefix == "kind":
-        if value not in KINDS:
-            raise RegistryError(f"kind must be one of {', '.join(KINDS)}, not {value!r}")
-        return Subject("kind", value)
-    if sep:
-        raise RegistryError(f"grant subject {text!r} must be SLUG, group:NAME, kind:KIND or everyone")
-    if get_participant_by_slug(conn, text) is None:
+def _existing_subject(conn: Connection, text: str) -> Subject:
+    """``parse_subject``, and a slug must name a participant."""
+    subject = parse_subject(text)
+    if subject.kind == "participant" and get_participant_by_slug(conn, subject.value) is None:
         raise NotFound(f"no participant {text!r}")
-    return Subject("participant", text)
+    return subject
 
 
 def grant(conn: Connection, subject_text: str, collection: str, *, read: bool, write: bool) -> tuple[
@@ -61,6 +51,6 @@ def grant(conn: Connection, subject_text: str, collection: str, *, read: bool, w
     row = store.find_collection(conn, collection)
     if row is None:
         raise NotFound(f"no collection with id or alias {collection!r} (or the alias is ambiguous)")
-    subject = parse_subject(conn, subject_text)
+    subject = _existing_subject(conn, subject_text)
     store.set_grant(conn, row.id, subject, read, write)
     return subject, row

@@ -75,10 +75,6 @@ def note_sensitive_read(participant_id: int, key_id: str, collection_id: str, ob
     _buffer.add(participant_id, key_id, "read.amber_red", collection_id, objects)
 
 
-def flush() -> None:
-    _buffer.flush()
-
-
 def query_events(conn: Connection, *, since: int | None = None, participant_id: int | None = None,
                  action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     query = select(_events).order_by(_events.c.at, _events.c.id).limit(limit)

@@ -10,11 +10,11 @@ from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_,
 
 from app.feeds.definitions import FeedDefinition, FeedError
 from app.feeds.selector import Facts, Selector
+from app.participants.registry import parse_subject
 from app.sharing.exchange import publish_definitions
 from app.stix.ai import index_terms
 from app.store.collections import (
     CollectionRow,
-    Subject,
     get_api_root,
     insert_collection,
     list_collections,
@@ -39,13 +39,6 @@ _objects = stix_object_table
 _participants = participant_table
 _upstream_state = upstream_state_table
 _REBUILD_BATCH = 2000
-
-
-def _subject(text: str) -> Subject:
-    if text == "everyone":
-        return Subject("kind", "*")
-    prefix, sep, value = text.partition(":")
-    return Subject(prefix, value) if sep else Subject("participant", text)
 
 
 def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple[list[str], list[str]]:
@@ -83,7 +76,7 @@ def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple
             alias=feed.alias, title=feed.title, description=feed.description, public=feed.public,
             default_group=feed.default_group, feed=feed.to_json()))
         conn.execute(delete(_grants).where(_grants.c.collection_id == feed.id))
-        for subject in {_subject(text) for text in feed.read}:
+        for subject in {parse_subject(text) for text in feed.read}:
             conn.execute(insert(_grants).values(collection_id=feed.id, subject_kind=subject.kind,
                                                 subject=subject.value, can_read=True, can_write=False))
     return created, changed

@@ -116,11 +116,6 @@ class StixFile:
         self._done = True
 
 
-def read_objects(path: Path) -> list[Any]:
-    """Every object in ``path`` (for small files and tests)."""
-    return [obj for _, obj in StixFile(path)]
-
-
 def _scan(buf: _Buffer) -> Iterator[tuple[int, Any]]:
     first = buf.peek()
     if first == "[":

@@ -12,7 +12,7 @@ from app.participants.directory import DIRECTORY_ALIAS, publish_identity
 from app.participants.keys import NewKey, new_key
 from app.sharing.exchange import reserved_objects
 from app.store import participants as store
-from app.store.collections import find_collection
+from app.store.collections import Subject, find_collection
 from app.store.engine import now_us
 from app.store.objects import withdraw_participant_copies
 
@@ -23,6 +23,24 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 class RegistryError(Refused):
     """A request the registry refuses; the message says why. (One that names a participant, key, collection or
     API root that does not exist raises ``app.errors.NotFound``.)"""
+
+
+def parse_subject(text: str) -> Subject:
+    """A grant subject: ``SLUG``, ``group:NAME``, ``kind:KIND`` or ``everyone`` (every participant); raises
+    RegistryError. Whether a slug names a participant is the caller's question (a feed may grant one that is
+    admitted later)."""
+    if text == "everyone":
+        return Subject("kind", "*")
+    prefix, sep, value = text.partition(":")
+    if sep and prefix == "group" and value:
+        return Subject("group", value)
+    if sep and prefix == "kind":
+        if value not in KINDS:
+            raise RegistryError(f"kind must be one of {', '.join(KINDS)}, not {value!r}")
+        return Subject("kind", value)
+    if sep:
+        raise RegistryError(f"grant subject {text!r} must be SLUG, group:NAME, kind:KIND or everyone")
+    return Subject("participant", text)
 
 
 @dataclass(frozen=True)

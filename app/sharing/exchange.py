@@ -23,8 +23,6 @@ from app.stix.ai import (
     AI_OBSERVABLES_SCHEMA,
     AI_THREAT_EXTENSION_ID,
     AI_THREAT_SCHEMA,
-    index_columns,
-    index_terms,
 )
 from app.stix.checks import ObjectRejected, check_object
 from app.stix.markings import (
@@ -144,11 +142,7 @@ def publish(conn: Connection, collection_id: str | None, objects: list[dict[str,
     posted under the id an organisation is then admitted with) are withdrawn from every collection, and only
     the exchange may add versions from then on."""
     object_store.withdraw_participant_copies(conn, [obj["id"] for obj in objects])
-    candidates = []
-    for obj in objects:
-        item = check_object(obj)
-        candidates.append(Candidate(item.stix_id, item.type, item.spec_version, item.version, item.content_hash,
-                                    item.raw, item.is_sco, audience, index_columns(obj), tuple(index_terms(obj))))
+    candidates = [Candidate.of(check_object(obj), audience) for obj in objects]
     outcomes = object_store.add_objects(conn, collection_id, None, candidates, now_us())
     errors = [o.error for o in outcomes if o.error]
     if errors:

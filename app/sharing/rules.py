@@ -5,17 +5,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.stix.checks import ObjectRejected
-from app.stix.markings import (
-    AUDIENCE_EXTENSION_ID,
-    TLP_BY_ID,
-    AudienceSpec,
-    MarkingError,
-    Tlp,
-    audience_spec,
-    effective_tlp,
-    marking_refs,
-)
+from app.stix.checks import CheckedObject, ObjectRejected
+from app.stix.markings import AUDIENCE_EXTENSION_ID, TLP2_IDS, TLP_BY_ID, AudienceSpec, Tlp
 from app.store.audience import Audience
 
 
@@ -70,33 +61,32 @@ def _recipients(spec: AudienceSpec, directory: Directory) -> tuple[frozenset[int
 
 
 def decide_audience(
-    obj: dict[str, Any],
+    item: CheckedObject,
     poster: Poster,
     target: Target,
     directory: Directory,
     audience_marking: Callable[[str], AudienceSpec | None],
 ) -> Audience:
-    """The audience of ``obj`` posted by ``poster`` into ``target``; raises ObjectRejected with the reason."""
-    check_creator(obj, poster)
-    own_spec = own_audience_spec(obj)
+    """The audience of ``item`` posted by ``poster`` into ``target``; raises ObjectRejected with the reason."""
+    check_creator(item.obj, poster)
+    own_spec = own_audience_spec(item)
     if own_spec is not None:  # an audience marking-definition is seen by the people it names
         participants, groups = _recipients(own_spec, directory)
         return Audience(Tlp.AMBER, None, participants | {poster.participant_id}, groups)
-    tlp = effective_tlp(obj)
-    if tlp is None and obj["type"] == "marking-definition":
+    tlp = item.tlp
+    if tlp is None and item.type == "marking-definition":
         tlp = Tlp.GREEN  # a definition (a statement, a licence) may travel unmarked, to participants only
     if tlp is None:
         raise ObjectRejected(
             "no TLP marking: add a TLP 2.0 marking-definition id to 'object_marking_refs' (e.g. TLP:GREEN "
-            "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb); the exchange never adds one"
+            f"{TLP2_IDS[Tlp.GREEN]}); the exchange never adds one"
         )
-    specs = [s for s in (audience_marking(r) for r in marking_refs(obj) if r not in TLP_BY_ID) if s is not None]
+    specs = [s for s in (audience_marking(r) for r in item.marking_refs if r not in TLP_BY_ID) if s is not None]
     if len(specs) > 1:
         raise ObjectRejected("more than one exchange-audience marking; reference exactly one")
     spec = specs[0] if specs else AudienceSpec()
     participants, groups = _recipients(spec, directory)
-    if target.public and tlp != Tlp.CLEAR:
-        raise ObjectRejected(f"this collection is public and accepts TLP:CLEAR only, not {tlp.label}")
+    check_public(target, tlp)
     if tlp == Tlp.CLEAR and spec.has_recipients:
         raise ObjectRejected("TLP:CLEAR cannot carry recipients: it is for everyone. Use TLP:GREEN or stricter")
     if tlp == Tlp.RED and not spec.has_recipients:
@@ -110,22 +100,26 @@ def decide_audience(
     return Audience(tlp, spec.embargo_until, participants, groups)
 
 
-def check_copied_marking(obj: dict[str, Any], poster: Poster) -> None:
+def check_public(target: Target, tlp: Tlp | None) -> None:
+    """A public collection accepts TLP:CLEAR only (an object without TLP is refused for that reason instead)."""
+    if target.public and tlp is not None and tlp != Tlp.CLEAR:
+        raise ObjectRejected(f"this collection is public and accepts TLP:CLEAR only, not {tlp.label}")
+
+
+def check_copied_marking(item: CheckedObject, poster: Poster) -> None:
     """A copy of a stored audience marking-definition that the exchange did not mint with its current key must
     pass the checks a new one gets: the answer must not tell whether the copy's id is stored (issue 12: ids and
     bodies of markings minted before it can be computed)."""
-    if AUDIENCE_EXTENSION_ID in (obj.get("extensions") or {}):
-        check_creator(obj, poster)
-        own_audience_spec(obj)
+    if AUDIENCE_EXTENSION_ID in (item.obj.get("extensions") or {}):
+        check_creator(item.obj, poster)
+        own_audience_spec(item)
 
 
-def own_audience_spec(obj: dict[str, Any]) -> AudienceSpec | None:
+def own_audience_spec(item: CheckedObject) -> AudienceSpec | None:
     """The audience of an exchange-audience marking-definition a participant posts, or None for other objects."""
-    try:
-        spec = audience_spec(obj)
-    except MarkingError as exc:
-        raise ObjectRejected(str(exc)) from None
-    if spec is not None and obj.get("created_by_ref") is not None:
+    if item.audience_error is not None:
+        raise ObjectRejected(item.audience_error)
+    if item.audience is not None and item.obj.get("created_by_ref") is not None:
         raise ObjectRejected("an exchange-audience marking-definition posted by a participant must not have "
                              "'created_by_ref' (it would identify you); or ask the exchange to mint one")
-    return spec
+    return item.audience

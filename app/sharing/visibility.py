@@ -49,8 +49,8 @@ from sqlalchemy import (
 )
 
 from app.sharing.access import Caller, grant_subjects
-from app.stix.checks import SCO_TYPES
 from app.stix.markings import Tlp
+from app.stix.model import SCO_TYPES
 from app.store.models import (
     collection_table,
     grant_table,

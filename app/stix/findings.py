@@ -1,5 +1,6 @@
 """What validation says about one object: each finding names the property path and the rule."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -22,3 +23,10 @@ def article(word: str) -> str:
     lower = word.lower()
     vowel_sound = (lower[:1] in ("a", "e", "i", "o", "u", "x")) and not lower.startswith(_YOU_SOUND)
     return f"{'an' if vowel_sound else 'a'} {word}"
+
+
+def describe(findings: Sequence[Finding], most: int = 50) -> str:
+    """Every finding up to ``most`` (then "and N more"): one object's findings, each naming its property path and
+    rule; 50 bounds a status entry at a few kilobytes even for an object built to break every rule."""
+    text = "; ".join(str(f) for f in findings[:most])
+    return text + (f"; and {len(findings) - most} more" if len(findings) > most else "")

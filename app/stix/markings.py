@@ -4,6 +4,7 @@ TLP levels are ordered integers so that "most restrictive wins" is ``max``. The 
 their TLP 2.0 equivalents (WHITE → CLEAR); OpenCTI's private AMBER+STRICT id is read as AMBER+STRICT, and its
 "TLP:CLEAR" — which reuses the TLP 1.0 WHITE id — as CLEAR. Stored objects are never rewritten."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -83,8 +84,9 @@ def tlp1_definitions() -> list[dict[str, Any]]:
 
 def marking_refs(obj: dict[str, Any]) -> list[str]:
     """Every marking an object applies: object-level and granular."""
-    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
-    for granular in obj.get("granular_markings") or []:
+    listed, granular_markings = obj.get("object_marking_refs"), obj.get("granular_markings")
+    refs = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
+    for granular in granular_markings if isinstance(granular_markings, list) else []:
         if isinstance(granular, dict) and isinstance(granular.get("marking_ref"), str):
             refs.append(granular["marking_ref"])
     return refs
@@ -92,7 +94,12 @@ def marking_refs(obj: dict[str, Any]) -> list[str]:
 
 def effective_tlp(obj: dict[str, Any]) -> Tlp | None:
     """The most restrictive TLP among all markings, or None when the object carries none."""
-    levels = [TLP_BY_ID[r] for r in marking_refs(obj) if r in TLP_BY_ID]
+    return tlp_of(marking_refs(obj))
+
+
+def tlp_of(refs: Iterable[str]) -> Tlp | None:
+    """The most restrictive TLP among these marking ids, or None when none is a TLP marking."""
+    levels = [TLP_BY_ID[r] for r in refs if r in TLP_BY_ID]
     return max(levels) if levels else None
 
 
@@ -117,7 +124,8 @@ def audience_spec(marking: dict[str, Any]) -> AudienceSpec | None:
     """The audience a marking-definition carries, or None if it is not an exchange-audience marking."""
     if marking.get("type") != "marking-definition":
         return None
-    body = (marking.get("extensions") or {}).get(AUDIENCE_EXTENSION_ID)
+    extensions = marking.get("extensions")
+    body = extensions.get(AUDIENCE_EXTENSION_ID) if isinstance(extensions, dict) else None
     if body is None:
         return None
     if not isinstance(body, dict) or body.get("extension_type") != "property-extension":
@@ -137,6 +145,14 @@ def audience_spec(marking: dict[str, Any]) -> AudienceSpec | None:
         raise MarkingError("an exchange-audience marking needs recipient_identities, recipient_groups or "
                            "embargo_until")
     return AudienceSpec(tuple(sorted(set(identities))), tuple(sorted(set(groups))), embargo)
+
+
+def read_audience(marking: dict[str, Any]) -> tuple[AudienceSpec | None, str | None]:
+    """``audience_spec``, or (None, why) for a malformed exchange-audience extension."""
+    try:
+        return audience_spec(marking), None
+    except MarkingError as exc:
+        return None, str(exc)
 
 
 def _string_list(body: dict[str, Any], name: str) -> list[str]:

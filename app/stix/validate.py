@@ -14,10 +14,6 @@ from app.stix.model import (
     COMMON,
     EXTENSION_TYPES,
     EXTENSIONS,
-    META_TYPES,
-    SCO_TYPES,
-    SDO_TYPES,
-    SRO_TYPES,
     TYPES,
     TypeSpec,
     ordered,
@@ -26,7 +22,7 @@ from app.stix.patterns import pattern_error, pattern_path_findings
 from app.stix.selectors import selector_findings
 from app.stix.values import IDENTIFIER
 
-__all__ = ["META_TYPES", "SCO_TYPES", "SDO_TYPES", "SRO_TYPES", "validate"]
+__all__ = ["validate"]
 
 _PROPERTY_NAME = re.compile(r"^[a-z0-9_]{3,250}\Z")
 # Names the specification reserves (STIX 2.1 §3.1 "Reserved Names"): no object may use them for a property it

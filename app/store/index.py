@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from app.stix.ai import index_columns, index_terms
 from app.store.models import object_term_table, stix_object_table
@@ -35,12 +35,6 @@ def known_atlas_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
         known.update(conn.execute(select(_objects.c.atlas_id).distinct().where(_objects.c.atlas_id.in_(chunk)))
                      .scalars())
     return known
-
-
-def has_term(kind: str, values: Sequence[str], object_seq: Any = _objects.c.seq) -> ColumnElement[bool]:
-    """SQL: the object (``stix_object.seq`` by default, or e.g. ``membership.object_seq``) has one of these
-    values of ``kind`` — an index lookup on (kind, value, object_seq)."""
-    return exists().where(_terms.c.object_seq == object_seq, _terms.c.kind == kind, _terms.c.value.in_(values))
 
 
 def reindex(conn: Connection, batch: int = 1000) -> int:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from app.stix.checks import CheckedObject
 from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.audience import Audience
@@ -65,6 +66,12 @@ class Candidate:
     audience: Audience
     index: dict[str, Any] = field(default_factory=dict)  # filter columns: confidence, revoked, atlas_id
     terms: tuple[tuple[str, str], ...] = ()  # (kind, value) pairs feed selectors look up
+
+    @classmethod
+    def of(cls, item: CheckedObject, audience: Audience) -> "Candidate":
+        """The candidate for a checked object with its decided audience (the one way to build one)."""
+        return cls(item.stix_id, item.type, item.spec_version, item.version, item.content_hash, item.raw,
+                   item.is_sco, audience, item.index, item.terms)
 
 
 @dataclass(frozen=True)
@@ -247,40 +254,51 @@ def add_objects(
     owners |= {stix_id: None for stix_id, producer in first_seen if producer is None}  # the exchange's ids are its own
     in_collection = _members(conn, collection_id, [r.seq for r in existing])
     outcomes: list[StoreOutcome] = []
-    # Each slot is an object seq to add to the collection, None for none, or -1-i for new_rows[i].
-    slots: list[int | None] = []
+    slots: list[_Slot] = []  # one per candidate: the version it stands for
     new_rows: list[dict] = []
     new_candidates: list[Candidate] = []
-    pending: dict[tuple[str, int, int | None], tuple[int, str]] = {}
+    pending: dict[tuple[str, int, int | None], tuple[_Slot, str]] = {}  # this call's new versions: slot, hash
     for cand in candidates:
         version = cand.version
         if version is None:  # unversioned: its version is the first time this producer's copy arrived
             version = first_seen.get((cand.stix_id, producer_id), now)
         owner = producer_id if producer_id is None else owners.get(cand.stix_id, producer_id)  # exchange wins
         if owner != producer_id and not cand.is_sco:
-            slot, error = _foreign_repost(cand, version, by_key.get((cand.stix_id, version, owner)), in_collection)
+            seq, error = _foreign_repost(cand, version, by_key.get((cand.stix_id, version, owner)), in_collection)
             outcomes.append(StoreOutcome(version, error))
-            slots.append(slot)
+            slots.append(_Slot(seq))
             continue
         key = (cand.stix_id, version, producer_id)
-        stored = (by_key[key].seq, by_key[key].content_hash) if key in by_key else pending.get(key)
-        if stored is not None:
-            same = stored[1] == cand.content_hash
+        copy = (_Slot(by_key[key].seq), by_key[key].content_hash) if key in by_key else pending.get(key)
+        if copy is not None:  # this producer already holds this version (stored, or earlier in this call)
+            same = copy[1] == cand.content_hash
             outcomes.append(StoreOutcome(version, None if same else _conflict_message(cand, version)))
-            slots.append(stored[0] if same else None)
+            slots.append(copy[0] if same else _Slot())
             continue
         owners.setdefault(cand.stix_id, producer_id)
-        pending[key] = (-1 - len(new_rows), cand.content_hash)
+        pending[key] = (_Slot(new=len(new_rows)), cand.content_hash)
+        slots.append(pending[key][0])
         new_rows.append(_object_row(cand, version, producer_id, now))
         new_candidates.append(cand)
         outcomes.append(StoreOutcome(version))
-        slots.append(-len(new_rows))
     new_seqs = _insert_objects(conn, new_rows, new_candidates, existing)
-    resolved = [None if s is None else (new_seqs[-s - 1] if s < 0 else s) for s in slots]
+    resolved = [slot.resolve(new_seqs) for slot in slots]
     if collection_id is not None:
         _add_memberships(conn, collection_id, candidates, outcomes, resolved, now)
     return [StoreOutcome(o.version, o.error, None if o.error else seq) for o, seq in zip(outcomes, resolved,
                                                                                          strict=True)]
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """The stored version a candidate stands for: one already stored (``seq``), one this call inserts (``new``,
+    its index among the new rows, whose seqs are known only after the insert), or none (an error)."""
+
+    seq: int | None = None
+    new: int | None = None
+
+    def resolve(self, new_seqs: Sequence[int]) -> int | None:
+        return new_seqs[self.new] if self.new is not None else self.seq
 
 
 def _members(conn: Connection, collection_id: str | None, object_seqs: list[int]) -> set[int]:

@@ -1,7 +1,5 @@
 """Content negotiation (TAXII 2.1 §1.6.8, §3.1): what a client may Accept and what it may POST."""
 
-from starlette.responses import Response
-
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 _TAXII = "application/taxii+json"
@@ -49,6 +47,3 @@ def is_postable_content(header: str | None) -> bool:
     ranges = _media_ranges(header or "")
     return len(ranges) == 1 and any(_is_21(*ranges[0], base=base) for base in (_TAXII, _STIX))
 
-
-class TaxiiResponse(Response):
-    media_type = TAXII_MEDIA_TYPE

@@ -9,16 +9,18 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.stix.markings import TLP2_IDS, Tlp
+from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
+
 TAXII_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-TLP_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 
 STIX_EXAMPLE: dict[str, Any] = {
     "type": "indicator", "spec_version": "2.1", "id": "indicator--b08e85d9-bb9c-4343-82af-7e0adddba00e",
     "created": "2026-02-03T14:22:05.000Z", "modified": "2026-02-03T14:22:05.000Z",
     "name": "Prompt-injection marker in retrieved web content", "pattern_type": "stix",
     "pattern": "[url:value = 'https://evil.example/inject']", "valid_from": "2026-02-03T14:22:05Z",
-    "object_marking_refs": [TLP_GREEN],
+    "object_marking_refs": [TLP2_IDS[Tlp.GREEN]],
 }
 COLLECTION_ID_EXAMPLE = "d26a95e7-fd96-4f34-a36a-a40dbd7ac542"
 STATUS_ID_EXAMPLE = "a12b0207-9b62-49f6-8df4-ea627061cd1a"
@@ -82,11 +84,11 @@ class ApiRootInfo(ContractModel):
     """TAXII 2.1 §4.2.1: an API root."""
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
-        "title": "AISX exchange", "versions": ["application/taxii+json;version=2.1"],
+        "title": "AISX exchange", "versions": [TAXII_MEDIA_TYPE],
         "max_content_length": 10485760}
     title: str
     description: str | None = None
-    versions: list[str] = Field(description="Always `application/taxii+json;version=2.1`.")
+    versions: list[str] = Field(description=f"Always `{TAXII_MEDIA_TYPE}`.")
     max_content_length: int = Field(gt=0, description="Largest request body this API root accepts, bytes.")
 
 
@@ -95,14 +97,14 @@ class CollectionResource(ContractModel):
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "id": COLLECTION_ID_EXAMPLE, "title": "Shared exchange collection", "alias": "shared",
-        "can_read": True, "can_write": True, "media_types": ["application/stix+json;version=2.1"]}
+        "can_read": True, "can_write": True, "media_types": [STIX_MEDIA_TYPE]}
     id: str = Field(pattern=UUID4, description="UUIDv4")
     title: str
     description: str | None = None
     alias: str | None = None
     can_read: bool
     can_write: bool
-    media_types: list[str] = Field(description="Always `application/stix+json;version=2.1`.")
+    media_types: list[str] = Field(description=f"Always `{STIX_MEDIA_TYPE}`.")
 
 
 class Collections(ContractModel):
@@ -137,7 +139,7 @@ class ManifestRecord(ContractModel):
     id: str = Field(description="STIX identifier")
     date_added: str = Field(pattern=TAXII_TIMESTAMP, description="When this version was added (UTC, microseconds).")
     version: str = Field(pattern=TAXII_TIMESTAMP, description="The object's `modified` (or `created`), normalised.")
-    media_type: str = Field(description="Always `application/stix+json;version=2.1`.")
+    media_type: str = Field(description=f"Always `{STIX_MEDIA_TYPE}`.")
 
 
 class Manifest(ContractModel):
@@ -146,7 +148,7 @@ class Manifest(ContractModel):
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "more": False, "objects": [{
             "id": STIX_EXAMPLE["id"], "date_added": "2026-11-26T19:29:02.724179Z",
-            "version": "2026-02-03T14:22:05.000000Z", "media_type": "application/stix+json;version=2.1"}]}
+            "version": "2026-02-03T14:22:05.000000Z", "media_type": STIX_MEDIA_TYPE}]}
     more: bool
     next: str | None = None
     objects: list[ManifestRecord] | None = None

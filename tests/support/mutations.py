@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from app.stix.model import SCO_TYPES as STIX_SCO_TYPES
+
 T0, T1, T2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", "2026-01-03T00:00:00.000Z"
 U = "4b9b7a8e-6d7f-4c3a-9b1e-2f5d8c7a6e10"
 TLP_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
@@ -27,9 +29,7 @@ MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 EXTENSION = "extension-definition--1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 _NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 
-SCO_TYPES = ("artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
-             "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
-             "user-account", "windows-registry-key", "x509-certificate")
+SCO_TYPES = tuple(sorted(STIX_SCO_TYPES - {"ai-prompt"}))  # STIX 2.1's own (ai-prompt is the exchange's)
 
 
 def ref(stix_type: str) -> str:
