@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.support.server import TAXII, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, Server, ThrowawayDatabase
 from tests.support.stix import TLP_GREEN, indicator
 
 AI_THREAT = "extension-definition--58ec9352-2bc3-4b8f-902a-30818e066d96"
@@ -54,7 +54,7 @@ def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] 
     (workdir / "feeds").mkdir(parents=True, exist_ok=True)
     for name, text in (feeds or {}).items():
         (workdir / "feeds" / name).write_text(text)
-    srv = Server(workdir, free_port(), database, workers=workers, settings=settings or {})
+    srv = Server(workdir, 0, database, workers=workers, settings=settings or {})
     try:
         yield srv.start()
     finally:

@@ -82,12 +82,12 @@ def when(timestamp: str) -> datetime:
 
 
 def new_collection(server: Server, *grants: tuple[str, ...], public: bool = False) -> str:
-    """A collection made with the CLI; each grant is (subject, flag...)."""
+    """A collection made with ``aisx collection add``; each grant is (subject, flag...)."""
     alias = f"c{next(_aliases)}"
-    cid = server.cli_json("collection", "add", alias, "--title", f"Collection {alias}",
+    cid = server.operate_json("collection", "add", alias, "--title", f"Collection {alias}",
                           *(["--public"] if public else []))["id"]
     for subject, *flags in grants:
-        server.cli("grant", subject, cid, *flags)
+        server.operate("grant", subject, cid, *flags)
     return cid
 
 
