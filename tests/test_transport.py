@@ -25,7 +25,8 @@ CONSOLE = "https://console.example"
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("plain"), settings={"AISX_AUTH_FAILURES_PER_MINUTE": "3"}) as srv:
+    settings = {"AISX_AUTH_FAILURES_PER_MINUTE": "3", "AISX_RATE_LIMIT_WINDOW": "3600"}  # no window ends in a test
+    with running_server(tmp_path_factory.mktemp("plain"), settings=settings) as srv:
         yield srv
 
 
@@ -138,7 +139,8 @@ def tls_servers(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     cert = ["--ssl-certfile", str(pki / "server.pem"), "--ssl-keyfile", str(pki / "server.key")]
     https = TlsServer(tmp_path_factory.mktemp("https"), cert, {
         "AISX_CORS_ORIGINS": f"{CONSOLE}, https://other-console.example",
-        "AISX_FORWARDED_ALLOW_IPS": "127.0.0.1", "AISX_AUTH_FAILURES_PER_MINUTE": "3"})
+        "AISX_FORWARDED_ALLOW_IPS": "127.0.0.1", "AISX_AUTH_FAILURES_PER_MINUTE": "3",
+        "AISX_RATE_LIMIT_WINDOW": "3600"})
     mutual = TlsServer(tmp_path_factory.mktemp("mtls"), [
         *cert, "--ssl-ca-certs", str(pki / "ca.pem"), "--ssl-require-client-cert"], {})
     try:  # both start at once
