@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(
         600, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
+    rate_limit_window: int = Field(
+        60, ge=1, le=86400, description="Seconds in one window of the two limits above (a minute): they count per "
+                                        "window. The tests lengthen it, so that no test waits for a new window.")
     cors_origins: str = Field(
         "", description="Comma-separated browser origins allowed to call the API cross-origin (CORS), or '*'; "
                         "empty (the default): no CORS headers at all.")

@@ -67,7 +67,7 @@ def server_with_feeds(workdir: Path, feeds: dict[str, str], settings: dict[str, 
     """A started server of its own whose feeds directory holds ``feeds`` (file name → TOML), stopped and its
     database dropped afterwards."""
     database = ThrowawayDatabase(workdir)
-    srv = Server(workdir, free_port(), database, settings=settings or {})
+    srv = Server(workdir, 0, database, settings=settings or {})
     for name, text in feeds.items():
         write_feed(srv, name, text)
     srv.start()
@@ -99,22 +99,12 @@ class FeedServer(Server):
 
 
 def admin(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_secret}"},
-                        timeout=60)
+    return server.admin_client()
 
 
 def admit(server: Server, slug: str, kind: str = "lab", groups: tuple[str, ...] = ()) -> Participant:
-    """A participant with one key, through the admin HTTP API (the server must be running)."""
-    with admin(server) as client:
-        response = client.post("/admin/participants",
-                               json={"slug": slug, "name": slug.title(), "kind": kind, "groups": list(groups)})
-        assert response.status_code == 201, response.text
-        info = response.json()
-        key = client.post(f"/admin/participants/{slug}/keys", json={"label": "test"})
-        assert key.status_code == 201, key.text
-    secret = key.json()["secret"]
-    return Participant(slug, info["id"], info["identity_id"], info["pseudonym_identity_id"], key.json()["key_id"],
-                       secret, server.client(secret))
+    """A participant with one key (labelled ``test``), through the admin HTTP API (the server must be running)."""
+    return server.add_participant(slug, kind, groups, key_label="test")
 
 
 def feed_state(server: Server, feed_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.support.server import TAXII, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, Server, ThrowawayDatabase
 from tests.support.stix import TLP_GREEN, indicator
 
 AI_THREAT = "extension-definition--58ec9352-2bc3-4b8f-902a-30818e066d96"
@@ -54,7 +54,7 @@ def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] 
     (workdir / "feeds").mkdir(parents=True, exist_ok=True)
     for name, text in (feeds or {}).items():
         (workdir / "feeds" / name).write_text(text)
-    srv = Server(workdir, free_port(), database, workers=workers, settings=settings or {})
+    srv = Server(workdir, 0, database, workers=workers, settings=settings or {})
     try:
         yield srv.start()
     finally:
@@ -111,6 +111,7 @@ def descendants(pid: int) -> list[int]:
 
 def kill_tree(srv: Server) -> None:
     """SIGKILL the server process and everything it started, and reap it: a crash, not a shutdown."""
+    srv.close_operator()  # the fixture command worker, if a test started one (not part of the server)
     if srv.process is None or srv.process.poll() is not None:
         return
     for pid in [srv.process.pid, *descendants(srv.process.pid)]:

@@ -24,25 +24,13 @@ EVERYTHING = {"match[version]": "all", "limit": "10000"}
 
 
 def admin_client(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {server.admin_secret}"},
-                        timeout=60)
+    return server.admin_client()
 
 
 def admit(server: Server, slug: str, kind: str = "lab", groups: tuple[str, ...] = (),
           identity_id: str | None = None) -> Participant:
-    """A participant with one key, made through the admin HTTP API (much faster than two CLI runs)."""
-    with admin_client(server) as admin:
-        body: dict[str, Any] = {"slug": slug, "name": slug.title(), "kind": kind, "groups": list(groups)}
-        if identity_id:
-            body["identity_id"] = identity_id
-        response = admin.post("/admin/participants", json=body)
-        assert response.status_code == 201, response.text
-        info = response.json()
-        key = admin.post(f"/admin/participants/{slug}/keys", json={"label": "test"})
-        assert key.status_code == 201, key.text
-    secret = key.json()["secret"]
-    return Participant(slug, info["id"], info["identity_id"], info["pseudonym_identity_id"], key.json()["key_id"],
-                       secret, server.client(secret))
+    """A participant with one key (labelled ``test``), made through the admin HTTP API."""
+    return server.add_participant(slug, kind, groups, identity_id=identity_id, key_label="test")
 
 
 def second_key(server: Server, participant: Participant) -> Participant:
@@ -56,10 +44,11 @@ def second_key(server: Server, participant: Participant) -> Participant:
 
 
 def collection(server: Server, alias: str, *options: str, grant: tuple[str, ...] = ("--read", "--write")) -> str:
-    """A collection made with the CLI, readable and writable by every participant."""
-    cid = server.cli_json("collection", "add", alias, "--title", f"Collection {alias}", *options)["id"]
+    """A collection made with ``aisx collection add`` (by the server's command worker), readable and writable by
+    every participant."""
+    cid = server.operate_json("collection", "add", alias, "--title", f"Collection {alias}", *options)["id"]
     if grant:
-        server.cli("grant", "everyone", cid, *grant)
+        server.operate("grant", "everyone", cid, *grant)
     return cid
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import DATA
-from tests.support.server import Participant, Server, free_port
+from tests.support.server import Participant, Server
 from tests.support.stix import indicator, ts
 
 ATLAS = DATA / "atlas" / "stix-atlas.json"
@@ -61,7 +61,7 @@ def test_serve_bootstraps_an_empty_directory(server: Server, tmp_path: Path) -> 
     assert ("admin", "operator") in kinds
 
     # a second start on the same database makes nothing new and prints no key
-    again = Server(tmp_path, free_port(), server.database).start()
+    again = Server(tmp_path, 0, server.database).start()
     try:
         assert "secret:" not in again.log_path.read_text()
         with server.client(server.admin_secret) as admin:

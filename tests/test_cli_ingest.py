@@ -35,7 +35,7 @@ def _run(server: Server, path: Path, slug: str, collection: str = "shared", *ext
 def test_refuses_collections_the_participant_may_not_write(server: Server, lab: Participant, tmp_path: Path,
                                                            collection: str) -> None:
     if collection == "no-grant":
-        server.cli("collection", "add", "closed-one", "--title", "Closed")
+        server.operate("collection", "add", "closed-one", "--title", "Closed")
         collection = "closed-one"
     result = _run(server, _bundle(tmp_path, [indicator()]), lab.slug, collection, "--json")
     assert result.returncode == 2 and result.stdout == "", result.stderr
@@ -44,10 +44,12 @@ def test_refuses_collections_the_participant_may_not_write(server: Server, lab: 
 
 def test_refuses_a_suspended_participant(server: Server, make_participant: Any, tmp_path: Path) -> None:
     poster = make_participant()
-    server.cli("participant", "suspend", poster.slug)
+    with server.admin_client() as admin:
+        assert admin.post(f"/admin/participants/{poster.slug}/suspend").status_code == 200
     result = _run(server, _bundle(tmp_path, [indicator()]), poster.slug)
     assert result.returncode == 2 and "suspended" in result.stderr
-    server.cli("participant", "reinstate", poster.slug)
+    with server.admin_client() as admin:
+        assert admin.post(f"/admin/participants/{poster.slug}/reinstate").status_code == 200
     assert _run(server, _bundle(tmp_path, [indicator()]), poster.slug).returncode == 0
 
 

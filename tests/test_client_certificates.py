@@ -31,10 +31,12 @@ def test_a_registered_certificate_authenticates_its_participant(proxied: Server)
         listed = client.get("collections/")
         assert listed.status_code == 200
         assert {c["alias"] for c in listed.json()["collections"]} >= {"shared", "directory"}
-    proxied.cli("participant", "suspend", "pki-agency")
+    with proxied.admin_client() as admin:
+        assert admin.post("/admin/participants/pki-agency/suspend").status_code == 200
     with proxied.client(headers={HEADER: fingerprint}) as client:
         assert client.get("collections/").status_code == 401
-    proxied.cli("participant", "reinstate", "pki-agency")
+    with proxied.admin_client() as admin:
+        assert admin.post("/admin/participants/pki-agency/reinstate").status_code == 200
     proxied.cli_json("cert", "revoke", fingerprint)
     with proxied.client(headers={HEADER: fingerprint}) as client:
         refused = client.get("collections/")
@@ -58,6 +60,6 @@ def test_malformed_fingerprints_are_refused_by_the_cli(proxied: Server):
 def test_without_the_setting_the_header_means_nothing(server: Server):
     fingerprint = _fingerprint()
     server.add_participant("pki-other", "agency")
-    server.cli_json("cert", "add", "pki-other", "--fingerprint", fingerprint)
+    server.operate_json("cert", "add", "pki-other", "--fingerprint", fingerprint)
     with server.client(headers={HEADER: fingerprint}) as client:
         assert client.get("collections/").status_code == 401

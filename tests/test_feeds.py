@@ -25,7 +25,7 @@ from tests.feed_support import (
     read_all,
     write_feed,
 )
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED, indicator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -276,7 +276,7 @@ def squeeze(text: str) -> str:
 
 def test_a_bad_feed_file_stops_startup_naming_the_file_and_the_problem(tmp_path: Path) -> None:
     database = ThrowawayDatabase(tmp_path)
-    server = Server(tmp_path, free_port(), database)
+    server = Server(tmp_path, 0, database)
     try:
         good = write_feed(server, "good", GOOD)
         bad = write_feed(server, "zz-bad", GOOD.replace('alias = "good"', 'alias = "bad"')
@@ -314,7 +314,7 @@ PI_FEED, INTEL_FEED, PUBLIC_FEED, AGENCY_FEED = (str(uuid.uuid4()) for _ in rang
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("feeds")
     database = ThrowawayDatabase(workdir)
-    server = Server(workdir, free_port(), database)
+    server = Server(workdir, 0, database)
     write_feed(server, "pi", feed_toml(PI_FEED, "pi", selector={"threat_categories": ["prompt-injection",
                                                                                      "jailbreak"]},
                                        read=("everyone",)))
@@ -336,8 +336,8 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def intel(exchange: Server) -> str:
-    cid = exchange.cli_json("collection", "add", "intel", "--title", "Intel")["id"]
-    exchange.cli("grant", "everyone", cid, "--read", "--write")
+    cid = exchange.operate_json("collection", "add", "intel", "--title", "Intel")["id"]
+    exchange.operate("grant", "everyone", cid, "--read", "--write")
     return cid
 
 

@@ -76,11 +76,12 @@ def test_claims_refused_for_ids_in_use(server: Server, shared_collection: str) -
 def test_a_real_export_is_accepted_after_claiming(server: Server, tmp_path: Path) -> None:
     creators = {o["created_by_ref"] for f in EXAMPLES for o in json.loads(f.read_text())["objects"]
                 if o.get("created_by_ref")}
-    server.cli("participant", "add", "idm-exporter", "--name", "Exporter", "--kind", "lab")
+    server.add_participant("idm-exporter", "lab")
     before = server.cli("ingest", *map(str, EXAMPLES), "--as", "idm-exporter", "--collection", "shared", "--json",
                         check=False)
-    refused = [c for c in sorted(creators)
-               if server.cli("participant", "identity", "add", "idm-exporter", c, check=False).returncode]
+    with server.admin_client() as admin:  # the CLI's ``participant identity add`` is tested above
+        refused = [c for c in sorted(creators) if admin.post("/admin/participants/idm-exporter/identities",
+                                                             json={"identity_id": c}).status_code != 201]
     assert len(refused) < len(creators) / 2, refused  # ids the exchange reserves, or another example's poster
     after = server.cli("ingest", *map(str, EXAMPLES), "--as", "idm-exporter", "--collection", "shared", "--json",
                        check=False)

@@ -40,7 +40,7 @@ from tests.feed_support import (
     wait_for,
     write_feed,
 )
-from tests.support.server import ThrowawayDatabase, free_port
+from tests.support.server import ThrowawayDatabase
 from tests.support.stix import TLP_AMBER, TLP_CLEAR, TLP_GREEN, TLP_RED, indicator
 
 USER_ENV, SECRET_ENV = "FEEDTEST_UPSTREAM_KEY_ID", "FEEDTEST_UPSTREAM_SECRET"
@@ -57,15 +57,15 @@ class Upstream:
     def __init__(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.database = ThrowawayDatabase(workdir)
-        self.server = FeedServer(workdir, free_port(), self.database)
+        self.server = FeedServer(workdir, 0, self.database)
         self.feed_id = new_id()
         write_feed(self.server, "intel-feed", feed_toml(self.feed_id, "intel-feed", read=("everyone",),
                                                         selector={"source_collections": ["intel"]}))
         self.server.start()
         # AMBER posted here without recipients goes to the group "partners", which the mirroring participant is in
-        self.intel = self.server.cli_json("collection", "add", "intel", "--title", "Intel",
+        self.intel = self.server.operate_json("collection", "add", "intel", "--title", "Intel",
                                           "--default-group", "partners")["id"]
-        self.server.cli("grant", "everyone", self.intel, "--read", "--write")
+        self.server.operate("grant", "everyone", self.intel, "--read", "--write")
         self.lab = admit(self.server, "lab-u", "lab")
         self.mirror = admit(self.server, "mirror", "agency", ("partners",))
         self.other = admit(self.server, "other-agency", "agency")
@@ -138,7 +138,7 @@ class Downstream:
                  **settings: Any) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.database = ThrowawayDatabase(workdir)
-        self.server = FeedServer(workdir, free_port(), self.database, extra_env={USER_ENV: user, SECRET_ENV: secret})
+        self.server = FeedServer(workdir, 0, self.database, extra_env={USER_ENV: user, SECRET_ENV: secret})
         self.feed_id = new_id()
         self.server.start()
         try:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.sharing_helpers import admin_client, admit, sdo, second_key
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase
 
 ATTEMPTS = 8  # requests per check, each on a fresh connection, so that both workers answer some
 
@@ -24,8 +24,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     database = ThrowawayDatabase(tmp_path_factory.mktemp("revocation"))
-    a = Server(database.workdir, free_port(), database, workers=2)
-    b = Server(tmp_path_factory.mktemp("revocation-b"), free_port(), database)
+    a = Server(database.workdir, 0, database, workers=2)
+    b = Server(tmp_path_factory.mktemp("revocation-b"), 0, database)
     try:
         a.start()
         b.start()

@@ -379,12 +379,6 @@ def _snapshot(client: httpx.Client, cid: str, ids: set[str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def world(server: Server) -> Iterator[World]:
-    with ThreadPoolExecutor(3) as pool:  # each CLI run starts a Python process: run them side by side
-        made = {name: pool.submit(collection, server, name, *options) for name, options in (
-            ("matrix", ()), ("default", ("--default-group", "gov")), ("public", ("--public",)))}
-        collections = {name: future.result() for name, future in made.items()}
-    definitions = {o["id"] for o in server.client().get(f"collections/{collections['public']}/objects/",
-                                                        params=EVERYTHING).json()["objects"]}
     people = {
         "lab-a": admit(server, "lab-a", "lab", ("labs",)),
         "lab-b": admit(server, "lab-b", "lab", ("labs",)),
@@ -396,19 +390,35 @@ def world(server: Server) -> Iterator[World]:
     people["lab-a#2"] = second_key(server, people["lab-a"])
     people["operator"] = Participant("admin", 0, "", "", server.admin_key_id, server.admin_secret,
                                      server.client(server.admin_secret))
-    # The short embargo: minted and posted first, checked at once, released while the rest is written.
-    short = stamp(SHORT_EMBARGO_SECONDS)
-    minted = _markings(people, people["lab-a"], short)
-    markings = {key: marking["id"] for key, marking in minted.items()}
-    short_cases = _short_cases(people, markings)
-    posted_short_at = stamp()
-    statuses = _post_cases(people, collections, short_cases)
-    short_ids = {c.stix_id for c in short_cases}
-    before = {reader: {where: _snapshot(people[reader].client if reader != "anonymous" else server.client(),
-                                        collections[where], short_ids)
-                       for where in ("matrix", "public") if reader != "anonymous" or where == "public"}
-              for reader in ("lab-a", "lab-b", "agency-1", "anonymous")}
-    before["done at"] = stamp()
+    # The short embargo: minted and posted first, checked at once, released while the rest is written. A machine
+    # too slow to look before it ended (a loaded CI runner) starts over in new collections with an embargo twice
+    # as long: the check is never skipped, and the abandoned collections are read by no test.
+    seconds = SHORT_EMBARGO_SECONDS
+    for attempt in range(4):
+        suffix = f"-{attempt}" if attempt else ""
+        with ThreadPoolExecutor(3) as pool:
+            made = {name: pool.submit(collection, server, name + suffix, *options) for name, options in (
+                ("matrix", ()), ("default", ("--default-group", "gov")), ("public", ("--public",)))}
+            collections = {name: future.result() for name, future in made.items()}
+        definitions = {o["id"] for o in server.client().get(f"collections/{collections['public']}/objects/",
+                                                            params=EVERYTHING).json()["objects"]}
+        short = stamp(seconds)
+        minted = _markings(people, people["lab-a"], short)
+        markings = {key: marking["id"] for key, marking in minted.items()}
+        short_cases = _short_cases(people, markings)
+        posted_short_at = stamp()
+        statuses = _post_cases(people, collections, short_cases)
+        short_ids = {c.stix_id for c in short_cases}
+        before = {reader: {where: _snapshot(people[reader].client if reader != "anonymous" else server.client(),
+                                            collections[where], short_ids)
+                           for where in ("matrix", "public") if reader != "anonymous" or where == "public"}
+                  for reader in ("lab-a", "lab-b", "agency-1", "anonymous")}
+        before["done at"] = stamp()
+        if when(before["done at"]) < when(short):
+            break
+        seconds *= 2
+    else:
+        raise AssertionError(f"four tries could not look before a short embargo ended (the last was {seconds / 2} s)")
     matrix = _matrix_cases(people, markings, {"none", "far"})
     statuses += _post_cases(people, collections, matrix)
     others = _other_cases(people, markings, matrix)
@@ -455,8 +465,7 @@ def test_matrix_covers_every_combination(world: World) -> None:
 
 def test_nothing_is_visible_before_the_embargo_ends(world: World) -> None:
     """Right after posting, the short-embargo objects were invisible to everyone, the producer included."""
-    if when(world.before_release["done at"]) >= when(world.short_embargo):
-        pytest.skip("the machine was too slow to look before the short embargo ended (the far one still counts)")
+    assert when(world.before_release["done at"]) < when(world.short_embargo)  # the world fixture retries until so
     for reader, per_collection in world.before_release.items():
         if reader == "done at":
             continue

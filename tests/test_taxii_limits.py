@@ -29,8 +29,8 @@ def _post(client: httpx.Client, collection: str, body: Any) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def collection(server: Server, lab: Participant) -> str:
-    cid = server.cli_json("collection", "add", "limits", "--title", "Limits")["id"]
-    server.cli("grant", lab.slug, cid, "--read", "--write")
+    cid = server.operate_json("collection", "add", "limits", "--title", "Limits")["id"]
+    server.operate("grant", lab.slug, cid, "--read", "--write")
     return cid
 
 

@@ -82,12 +82,12 @@ def when(timestamp: str) -> datetime:
 
 
 def new_collection(server: Server, *grants: tuple[str, ...], public: bool = False) -> str:
-    """A collection made with the CLI; each grant is (subject, flag...)."""
+    """A collection made with ``aisx collection add``; each grant is (subject, flag...)."""
     alias = f"c{next(_aliases)}"
-    cid = server.cli_json("collection", "add", alias, "--title", f"Collection {alias}",
+    cid = server.operate_json("collection", "add", alias, "--title", f"Collection {alias}",
                           *(["--public"] if public else []))["id"]
     for subject, *flags in grants:
-        server.cli("grant", subject, cid, *flags)
+        server.operate("grant", subject, cid, *flags)
     return cid
 
 
@@ -124,7 +124,9 @@ def anonymous(server: Server) -> Iterator[httpx.Client]:
 
 # ------------------------------------------------------------------ the corpus: a read-only collection
 # Posted one object per request, in this order, so each version's date_added order is known.
-A, C = f"indicator--{uuid.uuid4()}", f"indicator--{uuid.uuid4()}"
+# Fixed ids (each module's server has a database of its own): they name parametrized tests, which every
+# pytest-xdist worker must collect identically.
+A, C = "indicator--0d4c8a3e-5b1f-4e2a-9c6d-7f8e9a0b1c2d", "indicator--3e7f1a2b-8c4d-4f5e-a6b7-c8d9e0f1a2b3"
 CORPUS = {
     "A1": indicator(A, created=ts(0), modified=ts(1)),
     "B": malware(),
@@ -883,7 +885,8 @@ GOOD = orjson.dumps(envelope(indicator()))
     (orjson.dumps({"type": "bundel", "id": f"bundle--{uuid.uuid4()}", "objects": [indicator()]}), TAXII, 422),
     (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "spec_version": "2.0",
                    "objects": [indicator()]}), STIX, 422),
-    (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": []}), STIX, 400),
+    (orjson.dumps({"type": "bundle", "id": "bundle--5b0c2f7e-1d3a-4c8b-9e6f-0a1b2c3d4e5f", "objects": []}), STIX,
+     400),  # a fixed id: this body names its test
     (orjson.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [{"type": "indicator"}]}), STIX,
      422),
     (orjson.dumps(indicator()), TAXII, 422),

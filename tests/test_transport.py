@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.hardening_support import kill_tree, running_server
-from tests.support.server import AISX, TAXII, Server, ThrowawayDatabase, free_port
+from tests.support.server import AISX, TAXII, Server, ThrowawayDatabase, listening_port, with_production_imports
 
 CONSOLE = "https://console.example"
 
@@ -25,7 +25,8 @@ CONSOLE = "https://console.example"
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("plain"), settings={"AISX_AUTH_FAILURES_PER_MINUTE": "3"}) as srv:
+    settings = {"AISX_AUTH_FAILURES_PER_MINUTE": "3", "AISX_RATE_LIMIT_WINDOW": "3600"}  # no window ends in a test
+    with running_server(tmp_path_factory.mktemp("plain"), settings=settings) as srv:
         yield srv
 
 
@@ -81,14 +82,16 @@ class TlsServer:
 
     def __init__(self, workdir: Path, options: list[str], settings: dict[str, str]) -> None:
         self.database = ThrowawayDatabase(workdir)
-        self.server = Server(workdir, free_port(), self.database, settings=settings)
+        self.server = Server(workdir, 0, self.database, settings=settings)
         (workdir / "feeds").mkdir(exist_ok=True)
         self.options = options
 
     def start(self) -> "TlsServer":
         srv = self.server
+        log = srv.log_path.open("ab")
+        self.offset = log.tell()
         srv.process = subprocess.Popen([*AISX, "serve", *self.options], cwd=srv.workdir, env=srv.env,
-                                       stdout=srv.log_path.open("ab"), stderr=subprocess.STDOUT)
+                                       stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def wait(self, context: ssl.SSLContext) -> "TlsServer":
@@ -98,6 +101,11 @@ class TlsServer:
             assert srv.process is not None
             if srv.process.poll() is not None:
                 raise RuntimeError(srv.log_path.read_text())
+            if not srv.port:  # started on port 0: uvicorn logs the port the kernel picked
+                srv.port = listening_port(srv.log_since(self.offset)) or 0
+                if not srv.port:
+                    time.sleep(0.05)
+                    continue
             try:
                 if httpx.get(f"{self.url}/healthz", verify=context, timeout=2).status_code == 200:
                     break
@@ -131,7 +139,8 @@ def tls_servers(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     cert = ["--ssl-certfile", str(pki / "server.pem"), "--ssl-keyfile", str(pki / "server.key")]
     https = TlsServer(tmp_path_factory.mktemp("https"), cert, {
         "AISX_CORS_ORIGINS": f"{CONSOLE}, https://other-console.example",
-        "AISX_FORWARDED_ALLOW_IPS": "127.0.0.1", "AISX_AUTH_FAILURES_PER_MINUTE": "3"})
+        "AISX_FORWARDED_ALLOW_IPS": "127.0.0.1", "AISX_AUTH_FAILURES_PER_MINUTE": "3",
+        "AISX_RATE_LIMIT_WINDOW": "3600"})
     mutual = TlsServer(tmp_path_factory.mktemp("mtls"), [
         *cert, "--ssl-ca-certs", str(pki / "ca.pem"), "--ssl-require-client-cert"], {})
     try:  # both start at once
@@ -205,7 +214,7 @@ def test_a_trusted_proxy_passes_on_the_client_address(tls_servers: tuple[TlsServ
 
 def test_tls_options_are_checked(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
-    env = {**os.environ, "AISX_DATABASE_URL": f"sqlite:///{tmp_path / 'aisx.db'}"}
+    env = with_production_imports({**os.environ, "AISX_DATABASE_URL": f"sqlite:///{tmp_path / 'aisx.db'}"})
     for options, words in ((["--ssl-certfile", "cert.pem"], "go together"),
                            (["--ssl-require-client-cert"], "need --ssl-certfile"),
                            (["--ssl-certfile", "cert.pem", "--ssl-keyfile", "cert.pem", "--ssl-ca-certs", "cert.pem"],

@@ -113,8 +113,8 @@ def _sample() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def strict_collection(server: Server, lab: Participant) -> str:
-    collection = server.cli_json("collection", "add", "differential-strict", "--title", "Differential (strict)")
-    server.cli_json("grant", lab.slug, "differential-strict", "--read", "--write")
+    collection = server.operate_json("collection", "add", "differential-strict", "--title", "Differential (strict)")
+    server.operate_json("grant", lab.slug, "differential-strict", "--read", "--write")
     return collection["id"]
 
 

@@ -303,8 +303,8 @@ def test_the_property_naming_helper() -> None:
 
 @pytest.fixture(scope="module")
 def strict_collection(server: Server, lab: Participant) -> str:
-    collection = server.cli_json("collection", "add", "property-strict", "--title", "Property tests (strict)")
-    server.cli_json("grant", lab.slug, "property-strict", "--read", "--write")
+    collection = server.operate_json("collection", "add", "property-strict", "--title", "Property tests (strict)")
+    server.operate_json("grant", lab.slug, "property-strict", "--read", "--write")
     return collection["id"]
 
 

@@ -105,4 +105,4 @@ def _too_many(description: str, verdict: Verdict) -> TooManyRequests:
 @lru_cache
 def limiter() -> Limiter:
     settings = get_settings()
-    return Limiter(settings.rate_limit_per_minute, settings.auth_failures_per_minute)
+    return Limiter(settings.rate_limit_per_minute, settings.auth_failures_per_minute, settings.rate_limit_window)

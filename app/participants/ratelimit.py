@@ -1,8 +1,9 @@
 """Rate limits shared by every worker: requests per API key and failed authentications per client address.
 
 Counting happens in memory (no database work on the request path); once a second each worker adds what it
-counted to per-minute rows in the database and reads back the totals of every worker. A limit is therefore
-exact within a worker and at most about a second late across workers, which is what a rate limit needs."""
+counted to per-window rows in the database (a minute unless ``rate_limit_window`` says otherwise) and reads back
+the totals of every worker. A limit is therefore exact within a worker and at most about a second late across
+workers, which is what a rate limit needs."""
 
 import threading
 import time
@@ -17,7 +18,7 @@ from app.store.engine import write_transaction
 from app.store.models import rate_counter_table
 
 _table = rate_counter_table
-_WINDOW = 60
+MINUTE = 60
 
 
 @dataclass(frozen=True)
@@ -26,35 +27,34 @@ class Verdict:
     retry_after: int = 0  # seconds until the window ends, when not allowed
 
 
-def _window(now: float) -> int:
-    return int(now) // _WINDOW * _WINDOW
-
-
 class SharedCounter:
-    """Counts events per key in one-minute windows, merged across workers through the database."""
+    """Counts events per key in windows of ``window`` seconds, merged across workers through the database."""
 
-    def __init__(self, scope: str) -> None:
-        self.scope = scope
+    def __init__(self, scope: str, window: int = MINUTE) -> None:
+        self.scope, self.length = scope, window
         self._local: Counter[tuple[str, int]] = Counter()  # not yet flushed
         self._global: dict[tuple[str, int], int] = {}  # totals of every worker, as of the last flush
         self._lock = threading.Lock()
 
+    def _window(self, now: float) -> int:
+        return int(now) // self.length * self.length
+
     def count(self, key: str) -> int:
         """The events counted for ``key`` in the current window, everywhere, including this one."""
-        window = _window(time.time())
+        window = self._window(time.time())
         with self._lock:
             self._local[(key, window)] += 1
             return self._global.get((key, window), 0) + self._local[(key, window)]
 
     def peek(self, key: str) -> int:
-        window = _window(time.time())
+        window = self._window(time.time())
         with self._lock:
             return self._global.get((key, window), 0) + self._local.get((key, window), 0)
 
     def flush(self, conn: Connection) -> None:
         with self._lock:
             pending, self._local = self._local, Counter()
-        current = _window(time.time())
+        current = self._window(time.time())
         for (key, window), delta in pending.items():
             values = {"scope": self.scope, "key": key, "window": window, "count": delta}
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -62,7 +62,7 @@ class SharedCounter:
             conn.execute(statement.on_conflict_do_update(
                 index_elements=["scope", "key", "window"], set_={"count": _table.c.count + delta}))
         rows = conn.execute(select(_table.c.key, _table.c.window, _table.c.count).where(
-            _table.c.scope == self.scope, _table.c.window >= current - _WINDOW)).all()
+            _table.c.scope == self.scope, _table.c.window >= current - self.length)).all()
         with self._lock:  # what was counted since the swap is still in _local, and not yet in these totals
             self._global = {(key, window): count for key, window, count in rows}
 
@@ -70,9 +70,9 @@ class SharedCounter:
 class Limiter:
     """The two limits of the exchange; limits of 0 switch them off."""
 
-    def __init__(self, per_key: int, auth_failures: int) -> None:
-        self.per_key, self.auth_failures = per_key, auth_failures
-        self.requests, self.failures = SharedCounter("key"), SharedCounter("auth-failure")
+    def __init__(self, per_key: int, auth_failures: int, window: int = MINUTE) -> None:
+        self.per_key, self.auth_failures, self.window = per_key, auth_failures, window
+        self.requests, self.failures = SharedCounter("key", window), SharedCounter("auth-failure", window)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -98,7 +98,7 @@ class Limiter:
             self._merge()
 
     def _retry_after(self) -> int:
-        return _WINDOW - int(time.time()) % _WINDOW
+        return self.window - int(time.time()) % self.window
 
     def key_request(self, key_id: str) -> Verdict:
         if not self.per_key:

@@ -151,8 +151,8 @@ def _furnish(world: World) -> World:
         listed = admin.get("collections/").json()["collections"]
     world.collections = {c["alias"]: c["id"] for c in listed}
     world.collections["vault"] = collection(server, "vault", grant=())
-    server.cli("grant", "group:victim-circle", "vault", "--read", "--write")
-    server.cli("grant", "kind:agency", "vault", "--read")
+    server.operate("grant", "group:victim-circle", "vault", "--read", "--write")
+    server.operate("grant", "kind:agency", "vault", "--read")
     world.collections["open"] = collection(server, "open", "--public")
     world.anonymous = httpx.Client(base_url=server.root_url, headers={"Accept": TAXII}, timeout=60)
     assert set(world.collections) == set(COLLECTIONS), world.collections

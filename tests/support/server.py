@@ -1,14 +1,17 @@
 """A real ``aisx serve`` on a loopback port, on SQLite or on a throwaway PostgreSQL database."""
 
+import atexit
+import itertools
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,60 @@ import orjson
 TAXII = "application/taxii+json;version=2.1"
 AISX = [sys.executable, "-m", "app.cli"]
 
+# Put first on the PYTHONPATH of every server and CLI run: see production_imports/rfc3987_syntax.py.
+PRODUCTION_IMPORTS = Path(__file__).resolve().parent / "production_imports"
+REPO = Path(__file__).resolve().parents[2]
+
+# Ports for servers that must be told their port before they start (medallion writes its own URL into its
+# discovery document): below the kernel's ephemeral range (32768-60999 on Linux), so neither a bind to port 0
+# nor an outgoing connection can take one, and a slice of its own for each pytest-xdist worker.
+_PORTS_PER_WORKER = 400
+_next_port = itertools.count()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port no other test process will pick. ``aisx serve`` needs none: see ``Server.port``."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = 20000 + (worker % 30) * _PORTS_PER_WORKER
+    for _ in range(_PORTS_PER_WORKER):
+        port = base + next(_next_port) % _PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + _PORTS_PER_WORKER - 1}")
+
+
+def _close(process: subprocess.Popen) -> None:
+    """End an ``operate`` worker: it exits at the end of its input."""
+    _operators.discard(process)
+    if process.poll() is None:
+        assert process.stdin is not None
+        with suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_operators: set[subprocess.Popen] = set()  # running ``operate`` workers, ended at exit if a test did not
+atexit.register(lambda: [_close(p) for p in list(_operators)])
+
+
+def listening_port(log: str) -> int | None:
+    """The port of uvicorn's "Uvicorn running on http://127.0.0.1:PORT" line in a server log, if it is there."""
+    listening = re.search(r"Uvicorn running on \S+://[^\s:]+:(\d+)", log)
+    return int(listening.group(1)) if listening else None
+
+
+def with_production_imports(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with PRODUCTION_IMPORTS first on PYTHONPATH (after nothing, or before what is there)."""
+    rest = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": f"{PRODUCTION_IMPORTS}{os.pathsep}{rest}" if rest else str(PRODUCTION_IMPORTS)}
 
 
 @dataclass
@@ -76,8 +128,12 @@ class Participant:
 
 @dataclass
 class Server:
+    """``aisx serve`` as a subprocess. Started with port 0, it binds a port the kernel picks and
+    ``start`` reads which one from its log, so parallel test processes never race for a port; a restart of the
+    same Server binds that port again, so clients made before it keep working."""
+
     workdir: Path
-    port: int
+    port: int  # 0: let the kernel pick (see the docstring)
     database: ThrowawayDatabase
     workers: int = 1
     settings: dict[str, str] = field(default_factory=dict)  # extra AISX_* settings for this server
@@ -85,6 +141,8 @@ class Server:
     admin_secret: str = ""
     admin_key_id: str = ""
     log_path: Path = field(init=False)
+    _operator: subprocess.Popen | None = field(init=False, default=None, repr=False)
+    _operator_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
@@ -95,7 +153,7 @@ class Server:
         env.update(AISX_DATABASE_URL=self.database.url, AISX_FEEDS_DIR=str(self.workdir / "feeds"),
                    AISX_HOST="127.0.0.1", AISX_PORT=str(self.port))
         env.update(self.settings)
-        return env
+        return with_production_imports(env)
 
     @property
     def base_url(self) -> str:
@@ -109,28 +167,43 @@ class Server:
         if "AISX_FEEDS_DIR" in self.env:  # a server without it reads the working directory's or the packaged feeds
             Path(self.env["AISX_FEEDS_DIR"]).mkdir(exist_ok=True)
         log = self.log_path.open("ab")
+        offset = log.tell()  # the log of an earlier start of this server is above
         self.process = subprocess.Popen(
             [*AISX, "serve", "--workers", str(self.workers)], cwd=self.workdir, env=self.env,
             stdout=log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"aisx serve exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"aisx serve did not answer: {self.log_path.read_text()}")
+        self.port = self._wait_until_serving(offset)
         match = re.search(r"key id: (\S+)\s+secret: (\S+)", self.log_path.read_text())
         if match and not self.admin_secret:
             self.admin_key_id, self.admin_secret = match.groups()
         return self
 
+    def log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def _wait_until_serving(self, offset: int) -> int:
+        """The port, once uvicorn said it listens on it and /healthz answers 200."""
+        assert self.process is not None
+        port = self.port
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"aisx serve exited: {self.log_path.read_text()}")
+            if not port:
+                port = listening_port(self.log_since(offset)) or 0
+            if port:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        return port
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"aisx serve did not answer: {self.log_path.read_text()}")
+
     def stop(self) -> None:
+        self.close_operator()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -147,6 +220,39 @@ class Server:
         result = self.cli(*args, "--json")
         return orjson.loads(result.stdout)
 
+    def operate(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """``aisx ARGS...`` for a fixture (making collections and grants): the same command, environment and
+        result as ``cli``, run by one long-lived process per server (tests/support/cli_worker.py) instead of a
+        new Python each time. Tests of the CLI itself use ``cli``."""
+        with self._operator_lock:
+            if self._operator is None or self._operator.poll() is not None:
+                self._operator = subprocess.Popen(
+                    [sys.executable, "-m", "tests.support.cli_worker"], cwd=self.workdir,
+                    env={**self.env, "PYTHONPATH": os.pathsep.join([*self.env["PYTHONPATH"].split(os.pathsep),
+                                                                     str(REPO)])},
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                _operators.add(self._operator)
+            assert self._operator.stdin is not None and self._operator.stdout is not None
+            self._operator.stdin.write(orjson.dumps(list(args)).decode() + "\n")
+            self._operator.stdin.flush()
+            line = self._operator.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the aisx command worker exited running {args}")
+        answer = orjson.loads(line)
+        result = subprocess.CompletedProcess([*AISX, *args], answer["returncode"], answer["stdout"], answer["stderr"])
+        if check:
+            result.check_returncode()
+        return result
+
+    def operate_json(self, *args: str) -> dict[str, Any]:
+        return orjson.loads(self.operate(*args, "--json").stdout)
+
+    def close_operator(self) -> None:
+        with self._operator_lock:
+            if self._operator is not None:
+                _close(self._operator)
+                self._operator = None
+
     def client(self, secret: str | None = None, *, headers: dict[str, str] | None = None,
                **kwargs: Any) -> httpx.Client:
         headers = {"Accept": TAXII, **(headers or {})}
@@ -154,14 +260,26 @@ class Server:
             headers["Authorization"] = f"Bearer {secret}"
         return httpx.Client(base_url=self.root_url, headers=headers, timeout=60, **kwargs)
 
-    def add_participant(self, slug: str, kind: str = "lab", groups: tuple[str, ...] = ()) -> Participant:
-        args = ["participant", "add", slug, "--name", slug.title(), "--kind", kind]
-        for group in groups:
-            args += ["--group", group]
-        info = self.cli_json(*args)
-        key = self.cli_json("key", "issue", slug)
+    def admin_client(self) -> httpx.Client:
+        """A client of the admin API (``/admin/...``) with the operator key."""
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_secret}"},
+                            timeout=60)
+
+    def add_participant(self, slug: str, kind: str = "lab", groups: tuple[str, ...] = (), *,
+                        identity_id: str | None = None, key_label: str | None = None) -> Participant:
+        """A participant with one API key, made through the admin API with the operator key (two ``aisx``
+        runs, participant add and key issue, cost about 2.5 s of CPU; these two requests a few milliseconds)."""
+        body: dict[str, Any] = {"slug": slug, "name": slug.title(), "kind": kind, "groups": list(groups)}
+        if identity_id:
+            body["identity_id"] = identity_id
+        with self.admin_client() as admin:
+            made = admin.post("/admin/participants", json=body)
+            assert made.status_code == 201, made.text
+            key = admin.post(f"/admin/participants/{slug}/keys", json={"label": key_label})
+            assert key.status_code == 201, key.text
+        info, secret = made.json(), key.json()["secret"]
         return Participant(slug, info["id"], info["identity_id"], info["pseudonym_identity_id"],
-                           key["key_id"], key["secret"], self.client(key["secret"]))
+                           key.json()["key_id"], secret, self.client(secret))
 
 
 @contextmanager
@@ -169,7 +287,7 @@ def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] 
                    kind: type[Server] = Server) -> Iterator[Server]:
     """A started ``aisx serve`` of its own on a throwaway database, stopped and dropped afterwards."""
     database = ThrowawayDatabase(workdir)
-    srv = kind(workdir, free_port(), database, workers=workers, settings=settings or {})
+    srv = kind(workdir, 0, database, workers=workers, settings=settings or {})
     try:
         yield srv.start()
     finally:
