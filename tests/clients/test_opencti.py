@@ -49,7 +49,7 @@ def test_connector(server: Server, corpus: Corpus, reader: Participant, lab: Par
 
     new = grow(corpus, lab, outsider, size=2)
     again = _connector_run(credentials, server, corpus.collection_id, run_start, wire)
-    assert {o["id"] for o in new} <= set(again) <= corpus.wanted()
+    assert {o["id"] for o in new} <= corpus.content(again) <= corpus.wanted()
     wire.assert_no_errors()
 
 

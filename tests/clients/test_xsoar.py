@@ -66,5 +66,5 @@ def test_fetch_indicators_twice(server: Server, corpus: Corpus, reader: Particip
     new = grow(corpus, lab, outsider, size=4)
     again, _ = _fetch(auth, discovery_url(server), title, checkpoint, wire)
     # the checkpoint is a modified, compared with date_added: every new object arrives, older ones may again
-    assert {o["id"] for o in new if o["type"] in TYPES} <= set(again) <= corpus.wanted(TYPES)
+    assert {o["id"] for o in new if o["type"] in TYPES} <= corpus.content(again) <= corpus.wanted(TYPES)
     wire.assert_no_errors()

@@ -124,15 +124,20 @@ class Corpus:
     entitled: dict[str, dict[str, Any]] = field(default_factory=dict)
     hidden: set[str] = field(default_factory=set)
 
+    @staticmethod
+    def content(received: Iterable[str]) -> set[str]:
+        """The producer content among ``received``: the exchange's own definitions (TLP and extension definitions,
+        its identity), which every collection holds from its creation, are left out."""
+        return {i for i in received if i.partition("--")[0] in _CONTENT}
+
     def wanted(self, types: Iterable[str] | None = None) -> set[str]:
         kinds = set(types) if types is not None else _CONTENT
         return {i for i, o in self.entitled.items() if o["type"] in kinds}
 
     def expect(self, received: Iterable[str], *, types: Iterable[str] | None = None) -> None:
-        """Every entitled object (of ``types``) arrived, and no other producer content. The exchange's own
-        definitions (TLP and extension definitions, its identity), which every collection holds, are left out."""
+        """Every entitled object (of ``types``) arrived, and no other producer content."""
         wanted = self.wanted(types)
-        got = {i for i in received if i.partition("--")[0] in _CONTENT}
+        got = self.content(received)
         assert not got & self.hidden, "an object the reader is not entitled to arrived"
         assert got == wanted, (len(got - wanted), len(wanted - got))
 
