@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Connection
 
 from app.admin import operations
-from app.admin.collections import add_collection, grant
 from app.config import get_settings
 from app.errors import ExchangeError
 from app.sharing.rules import Poster
@@ -352,16 +351,9 @@ def collection_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a TAXII collection."""
-    try:
-        with write_transaction() as conn:
-            row = add_collection(conn, alias, title, api_root or get_settings().default_api_root,
-                                 public=public, description=description, default_group=default_group,
-                                 lenient=lenient)
-    except ExchangeError as exc:
-        _fail(str(exc))
-    _emit(as_json, {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
-                    "validation": row.validation},
-          f"collection {row.alias} created: /taxii2/{row.api_root}/collections/{row.id}/")
+    made = _operate(operations.create_collection, alias, title, api_root or get_settings().default_api_root,
+                    public=public, description=description, default_group=default_group, lenient=lenient)
+    _emit(as_json, made, f"collection {made['alias']} created: /taxii2/{made['api_root']}/collections/{made['id']}/")
 
 
 @app.command("grant")
@@ -373,14 +365,8 @@ def grant_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Grant (or, with neither flag, withdraw) access to a collection."""
-    try:
-        with write_transaction() as conn:
-            who, row = grant(conn, subject, collection, read=read, write=write)
-    except ExchangeError as exc:
-        _fail(str(exc))
-    _emit(as_json, {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value,
-                    "can_read": read, "can_write": write},
-          f"{who.kind} {who.value} on {row.alias or row.id}: read={read} write={write}")
+    done = _operate(operations.set_access, subject, collection, read=read, write=write)
+    _emit(as_json, done, f"{done['subject_kind']} {done['subject']} on {collection}: read={read} write={write}")
 
 
 _TLP_LEVELS = {"clear": Tlp.CLEAR, "green": Tlp.GREEN, "amber": Tlp.AMBER, "amber+strict": Tlp.AMBER_STRICT,

@@ -118,6 +118,15 @@ OPERATIONS: dict[str, Operation] = {
     "revoke_key": Operation(
         "Revoke an API key", "The key is refused from now on, by every worker. Operator keys only.", "operator",
         (*_ADMIN, 404), admin.RevokedKey),
+    "add_collection": Operation(
+        "Add a collection", "Create a TAXII collection (as `aisx collection add`), holding the exchange's "
+        "definitions already; grant access to it next. Refused (422) if its API root already has the alias or the "
+        "title. Operator keys only.", "operator", (*_ADMIN_BODY, 404), admin.CreatedCollection, status=201,
+        body_example={"alias": "intel", "title": "Shared intelligence", "default_group": "frontier-labs"}),
+    "grant_access": Operation(
+        "Grant access to a collection", "Set a subject's read and write access to a collection (as `aisx grant`); "
+        "with neither flag the grant is withdrawn. Operator keys only.", "operator", (*_ADMIN_BODY, 404),
+        admin.CollectionGrant, body_example={"subject": "group:frontier-labs", "read": True, "write": True}),
     "mint_audience_marking": Operation(
         "Mint an audience marking", "The exchange-audience marking-definition for a set of recipients and/or an "
         "embargo; reference it from objects to share them with those recipients only. Any participant.",
@@ -193,6 +202,7 @@ _PARAMETERS: dict[str, tuple[str, str | int]] = {
     "key_id": ("The key id (not the secret).", "aisx_k_68071ca4a885c8cf"),
     "identity_id": ("A STIX identity id attached to the participant.",
                     "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
+    "collection": ("The collection's id or alias.", "intel"),
     "name": ("A schema file name, as listed in the extension-definitions.", "ai-threat-context.schema.json"),
     "since": ("Only events at or after this RFC 3339 timestamp.", "2026-11-26T00:00:00Z"),
     "participant": ("Only events by this participant (slug).", "lab-a"),
@@ -230,7 +240,8 @@ without credentials. `/admin/` is for operator keys, except minting audience mar
 _TAG_DESCRIPTIONS = [
     {"name": "taxii", "description": "TAXII 2.1: discovery, API roots, collections, objects, manifests, "
                                      "versions, status."},
-    {"name": "admin", "description": "Participants, keys, feeds and audit (operator keys); audience markings."},
+    {"name": "admin", "description": "Participants, keys, collections and grants, feeds and audit "
+                                     "(operator keys); audience markings."},
     {"name": "operations", "description": "Health and published schemas; no credentials needed."},
 ]
 
@@ -244,7 +255,8 @@ def _model_schemas() -> dict[str, Any]:
         *(op.response for op in OPERATIONS.values() if op.response is not None),
         taxii.AddObjectsEnvelope, taxii.ErrorResource,
         # read by the admin routes themselves
-        admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity,
+        admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity, admin.NewCollection,
+        admin.NewGrant,
     ]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")

@@ -43,12 +43,12 @@ def second_key(server: Server, participant: Participant) -> Participant:
                        participant.pseudonym_identity_id, key.json()["key_id"], secret, server.client(secret))
 
 
-def collection(server: Server, alias: str, *options: str, grant: tuple[str, ...] = ("--read", "--write")) -> str:
-    """A collection made with ``aisx collection add`` (by the server's command worker), readable and writable by
-    every participant."""
-    cid = server.operate_json("collection", "add", alias, "--title", f"Collection {alias}", *options)["id"]
+def collection(server: Server, alias: str, *, grant: bool = True, **options: Any) -> str:
+    """A collection made through the admin API (``options``: public, default_group, lenient, ...), readable and
+    writable by every participant unless ``grant`` is false."""
+    cid: str = server.add_collection(alias, f"Collection {alias}", **options)["id"]
     if grant:
-        server.operate("grant", "everyone", cid, *grant)
+        server.grant("everyone", cid, read=True, write=True)
     return cid
 
 

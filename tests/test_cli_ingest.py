@@ -35,7 +35,7 @@ def _run(server: Server, path: Path, slug: str, collection: str = "shared", *ext
 def test_refuses_collections_the_participant_may_not_write(server: Server, lab: Participant, tmp_path: Path,
                                                            collection: str) -> None:
     if collection == "no-grant":
-        server.operate("collection", "add", "closed-one", "--title", "Closed")
+        server.add_collection("closed-one", "Closed")
         collection = "closed-one"
     result = _run(server, _bundle(tmp_path, [indicator()]), lab.slug, collection, "--json")
     assert result.returncode == 2 and result.stdout == "", result.stderr

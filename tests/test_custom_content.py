@@ -17,7 +17,7 @@ from tests.support.stix import TLP_GREEN, envelope, indicator, ts
 def target(request: pytest.FixtureRequest, server: Server, shared_collection: str) -> str:
     if request.param == "strict":
         return shared_collection
-    return collection(server, f"lenient-{uuid.uuid4().hex[:8]}", "--lenient")
+    return collection(server, f"lenient-{uuid.uuid4().hex[:8]}", lenient=True)
 
 
 def _status(lab: Participant, cid: str, *objects: dict) -> dict:

@@ -336,8 +336,8 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def intel(exchange: Server) -> str:
-    cid = exchange.operate_json("collection", "add", "intel", "--title", "Intel")["id"]
-    exchange.operate("grant", "everyone", cid, "--read", "--write")
+    cid = exchange.add_collection("intel", "Intel")["id"]
+    exchange.grant("everyone", cid, read=True, write=True)
     return cid
 
 

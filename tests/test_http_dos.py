@@ -22,7 +22,8 @@ PUBLIC = "2303c6bd-db05-4926-8512-6b7dd7949aef"
 FEEDS = {"public-clear.toml": (Path(__file__).resolve().parents[1] / "feeds" / "public-clear.toml").read_text()}
 DEADLINE = 5.0  # seconds a whole body may take (AISX_BODY_READ_DEADLINE); the stall timeout stays at 30 s
 SETTINGS = {"AISX_BODY_READ_DEADLINE": str(DEADLINE), "AISX_MAX_CONCURRENT_POSTS_PER_KEY": "2"}
-ADMIN_BODY_ROUTES = ["/admin/participants", "/admin/participants/nobody/keys", "/admin/audiences"]
+ADMIN_BODY_ROUTES = ["/admin/participants", "/admin/participants/nobody/keys", "/admin/audiences",
+                     "/admin/collections", "/admin/collections/nothing/grants"]
 
 
 @pytest.fixture(scope="module")

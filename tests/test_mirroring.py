@@ -63,9 +63,8 @@ class Upstream:
                                                         selector={"source_collections": ["intel"]}))
         self.server.start()
         # AMBER posted here without recipients goes to the group "partners", which the mirroring participant is in
-        self.intel = self.server.operate_json("collection", "add", "intel", "--title", "Intel",
-                                          "--default-group", "partners")["id"]
-        self.server.operate("grant", "everyone", self.intel, "--read", "--write")
+        self.intel = self.server.add_collection("intel", "Intel", default_group="partners")["id"]
+        self.server.grant("everyone", self.intel, read=True, write=True)
         self.lab = admit(self.server, "lab-u", "lab")
         self.mirror = admit(self.server, "mirror", "agency", ("partners",))
         self.other = admit(self.server, "other-agency", "agency")

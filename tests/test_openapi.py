@@ -223,6 +223,19 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
         contract.check("reinstate_participant", admin.post(f"participants/{slug}/reinstate"))
         contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"))
         contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"), 404)  # no longer active
+        made = contract.check("add_collection", admin.post("collections", json={
+            "alias": "openapi-intel", "title": "OpenAPI intel", "description": "d", "default_group": "g1"}))
+        contract.check("add_collection", admin.post("collections", json={"alias": "openapi-2",
+                                                                         "title": "OpenAPI intel"}), 422)
+        contract.check("add_collection", admin.post("collections", json={"alias": "x", "title": "X",
+                                                                         "api_root": "nowhere"}), 404)
+        contract.check("add_collection", admin.post("collections", json={"title": "no alias"}), 400)
+        contract.check("grant_access", admin.post(f"collections/{made['id']}/grants",
+                                                  json={"subject": slug, "read": True}))
+        contract.check("grant_access", admin.post("collections/nothing/grants", json={"subject": "everyone"}), 404)
+        contract.check("grant_access", admin.post("collections/openapi-intel/grants", json={"subject": "kind:cat"}),
+                       422)
+        contract.check("grant_access", admin.post("collections/openapi-intel/grants", json={"read": True}), 400)
         contract.check("mint_audience_marking", admin.post("audiences", json={"recipient_groups": ["g1"]}))
         contract.check("mint_audience_marking", lab.client.post(
             f"{server.base_url}/admin/audiences", json={"embargo_until": "2030-01-01T00:00:00Z"}))
@@ -236,6 +249,76 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
     contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/nothing.json"), 404)
     contract.check("get_objects", httpx.get(f"{server.base_url}/taxii2/exchange/collections/x/objects/",
                                             params={"match[id]": "x" * 9000}), 414)
+
+
+def test_collections_and_grants_through_the_admin_api(server: Server, lab: Participant) -> None:
+    """POST /admin/collections and /admin/collections/{collection}/grants: what ``aisx collection add`` and
+    ``aisx grant`` do, for operator keys only, refused like them, and audited."""
+    admin = httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+                         headers={"Authorization": f"Bearer {server.admin_secret}"})
+    with admin:
+        made = admin.post("collections", json={"alias": "api-made", "title": "Made by the API", "lenient": True,
+                                               "description": "through POST /admin/collections"})
+        assert made.status_code == 201, made.text
+        cid = made.json()["id"]
+        assert made.json() == {"id": cid, "alias": "api-made", "api_root": "exchange", "public": False,
+                               "validation": "lenient"}
+        # the lab cannot see it until granted; then it reads and writes it
+        assert lab.client.get(f"collections/{cid}/").status_code == 404
+        granted = admin.post("collections/api-made/grants", json={"subject": lab.slug, "read": True, "write": True})
+        assert granted.status_code == 200, granted.text
+        assert granted.json() == {"collection_id": cid, "subject_kind": "participant", "subject": lab.slug,
+                                  "can_read": True, "can_write": True}
+        seen = lab.client.get(f"collections/{cid}/")
+        assert seen.status_code == 200 and seen.json()["can_read"] and seen.json()["can_write"], seen.text
+        assert seen.json()["title"] == "Made by the API"
+        everyone = admin.post(f"collections/{cid}/grants", json={"subject": "everyone", "read": True}).json()
+        assert (everyone["subject_kind"], everyone["subject"], everyone["can_write"]) == ("kind", "*", False)
+        withdrawn = admin.post(f"collections/{cid}/grants", json={"subject": lab.slug})
+        assert withdrawn.status_code == 200 and not withdrawn.json()["can_write"], withdrawn.text
+        assert lab.client.get(f"collections/{cid}/").json()["can_write"] is False  # everyone still reads
+
+        refusals = {
+            "taken title": (admin.post("collections", json={"alias": "api-made-2", "title": "Made by the API"}),
+                            422),
+            "taken alias": (admin.post("collections", json={"alias": "api-made", "title": "Other"}), 422),
+            "bad alias": (admin.post("collections", json={"alias": "Bad Alias", "title": "Bad"}), 422),
+            "public with a default group": (admin.post("collections", json={
+                "alias": "api-public", "title": "Public", "public": True, "default_group": "g"}), 422),
+            "unknown collection": (admin.post("collections/nothing/grants", json={"subject": "everyone"}), 404),
+            "unknown participant": (admin.post(f"collections/{cid}/grants", json={"subject": "nobody"}), 404),
+            "bad subject": (admin.post(f"collections/{cid}/grants", json={"subject": "team:x"}), 422),
+            "participant key": (lab.client.post(f"{server.base_url}/admin/collections",
+                                                json={"alias": "lab-made", "title": "Lab made"}), 403),
+            "participant key, grant": (lab.client.post(f"{server.base_url}/admin/collections/{cid}/grants",
+                                                       json={"subject": lab.slug, "write": True}), 403),
+            "no key": (httpx.post(f"{server.base_url}/admin/collections", json={"alias": "anon", "title": "A"}),
+                       401),
+            "no key, grant": (httpx.post(f"{server.base_url}/admin/collections/{cid}/grants",
+                                         json={"subject": "everyone", "write": True}), 401),
+        }
+        for what, (answer, status) in refusals.items():
+            assert answer.status_code == status, (what, answer.text)
+            assert answer.json()["http_status"] == str(status), what
+        assert lab.client.get(f"collections/{cid}/").json()["can_write"] is False
+
+        added = admin.get("audit", params={"action": "collection.add"}).json()
+        assert [(e["participant"], e["collection_id"], json.loads(e["detail"])["alias"]) for e in added
+                if e["collection_id"] == cid] == [("admin", cid, "api-made")]
+        grants = [(e["participant"], json.loads(e["detail"])) for e in admin.get(
+            "audit", params={"action": "collection.grant"}).json() if e["collection_id"] == cid]
+        assert grants == [
+            ("admin", {"subject_kind": "participant", "subject": lab.slug, "can_read": True, "can_write": True}),
+            ("admin", {"subject_kind": "kind", "subject": "*", "can_read": True, "can_write": False}),
+            ("admin", {"subject_kind": "participant", "subject": lab.slug, "can_read": False, "can_write": False})]
+    # the CLI records the same events (by the exchange itself: no participant)
+    cli_made = server.cli_json("collection", "add", "cli-made", "--title", "Made by the CLI")
+    server.cli_json("grant", "everyone", "cli-made", "--read")
+    with httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+                      headers={"Authorization": f"Bearer {server.admin_secret}"}) as admin:
+        events = [(e["action"], e["participant"]) for e in admin.get("audit").json()
+                  if e["collection_id"] == cli_made["id"]]
+    assert events == [("collection.add", None), ("collection.grant", None)]
 
 
 def test_every_operation_was_seen_answering(contract: Contract) -> None:

@@ -290,12 +290,11 @@ def run(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
             assert created.status_code == 201, created.text
             secrets[slug] = admin.post(f"/admin/participants/{slug}/keys", json={}).json()["secret"]
     with ThreadPoolExecutor(2) as pool:
-        made = dict(zip(("strict", "lenient"), pool.map(lambda args: server.operate_json(*args), [
-            ("collection", "add", "rd-strict", "--title", "Real data (strict)", "--default-group", GROUP),
-            ("collection", "add", "rd-lenient", "--title", "Real data (lenient)", "--default-group", GROUP,
-             "--lenient")]), strict=True))
+        made = dict(zip(("strict", "lenient"), pool.map(lambda args: server.add_collection(*args[:2], **args[2]), [
+            ("rd-strict", "Real data (strict)", {"default_group": GROUP}),
+            ("rd-lenient", "Real data (lenient)", {"default_group": GROUP, "lenient": True})]), strict=True))
         assert made["strict"]["validation"] == "strict" and made["lenient"]["validation"] == "lenient"
-        list(pool.map(lambda alias: server.operate_json("grant", f"group:{GROUP}", alias, "--read", "--write"),
+        list(pool.map(lambda alias: server.grant(f"group:{GROUP}", alias, read=True, write=True),
                       ["rd-strict", "rd-lenient"]))
     result = Run(server, {k: v["id"] for k, v in made.items()}, secrets, set(PRODUCERS))
 

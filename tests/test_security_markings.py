@@ -74,7 +74,7 @@ def people(server: Server) -> dict[str, Participant]:
 
 @pytest.fixture(scope="module")
 def where(server: Server, shared_collection: str) -> dict[str, str]:
-    return {"shared": shared_collection, "public": collection(server, "sec-public", "--public"),
+    return {"shared": shared_collection, "public": collection(server, "sec-public", public=True),
             "directory": _alias(server, "directory")}
 
 
@@ -184,7 +184,7 @@ def test_a_minted_marking_is_served_only_with_what_uses_it(server: Server, peopl
     its recipients, and an embargo-only marking only beside objects every participant may read. A marking minted
     but never used is in no collection."""
     victim, squatter, agency, bystander = (people[r] for r in ("victim", "squatter", "agency", "bystander"))
-    cid, grouped = where["shared"], collection(server, "sec-grouped", "--default-group", "sec-labs")
+    cid, grouped = where["shared"], collection(server, "sec-grouped", default_group="sec-labs")
     soon = stamp(8.0)  # ample for the checks before it on a loaded machine (PostgreSQL: about 3 s)
     later, later_gov = mint(victim.client, embargo=LATER)["id"], mint(victim.client, groups=("sec-gov",),
                                                                      embargo=LATER)["id"]

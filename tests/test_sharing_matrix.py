@@ -397,8 +397,8 @@ def world(server: Server) -> Iterator[World]:
     for attempt in range(4):
         suffix = f"-{attempt}" if attempt else ""
         with ThreadPoolExecutor(3) as pool:
-            made = {name: pool.submit(collection, server, name + suffix, *options) for name, options in (
-                ("matrix", ()), ("default", ("--default-group", "gov")), ("public", ("--public",)))}
+            made = {name: pool.submit(collection, server, name + suffix, **options) for name, options in (
+                ("matrix", {}), ("default", {"default_group": "gov"}), ("public", {"public": True}))}
             collections = {name: future.result() for name, future in made.items()}
         definitions = {o["id"] for o in server.client().get(f"collections/{collections['public']}/objects/",
                                                             params=EVERYTHING).json()["objects"]}

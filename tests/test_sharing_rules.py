@@ -64,8 +64,8 @@ def where(server: Server, shared_collection: str) -> dict[str, str]:
     return {
         "shared": shared_collection,
         "other": collection(server, "rules-other"),
-        "public": collection(server, "rules-public", "--public"),
-        "default": collection(server, "rules-default", "--default-group", "gov"),
+        "public": collection(server, "rules-public", public=True),
+        "default": collection(server, "rules-default", default_group="gov"),
     }
 
 

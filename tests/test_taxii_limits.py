@@ -29,8 +29,8 @@ def _post(client: httpx.Client, collection: str, body: Any) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def collection(server: Server, lab: Participant) -> str:
-    cid = server.operate_json("collection", "add", "limits", "--title", "Limits")["id"]
-    server.operate("grant", lab.slug, cid, "--read", "--write")
+    cid = server.add_collection("limits", "Limits")["id"]
+    server.grant(lab.slug, cid, read=True, write=True)
     return cid
 
 

@@ -82,12 +82,11 @@ def when(timestamp: str) -> datetime:
 
 
 def new_collection(server: Server, *grants: tuple[str, ...], public: bool = False) -> str:
-    """A collection made with ``aisx collection add``; each grant is (subject, flag...)."""
+    """A collection made through the admin API; each grant is (subject, "read" and/or "write")."""
     alias = f"c{next(_aliases)}"
-    cid = server.operate_json("collection", "add", alias, "--title", f"Collection {alias}",
-                          *(["--public"] if public else []))["id"]
+    cid: str = server.add_collection(alias, f"Collection {alias}", public=public)["id"]
     for subject, *flags in grants:
-        server.operate("grant", subject, cid, *flags)
+        server.grant(subject, cid, read="read" in flags, write="write" in flags)
     return cid
 
 
@@ -142,7 +141,7 @@ B, S = CORPUS["B"]["id"], CORPUS["S"]["id"]
 
 @pytest.fixture(scope="module")
 def corpus(server: Server, lab: Participant) -> str:
-    cid = new_collection(server, (lab.slug, "--read", "--write"))
+    cid = new_collection(server, (lab.slug, "read", "write"))
     for obj in CORPUS.values():
         posted(checked(lab.client), cid, obj)
     return cid
@@ -221,12 +220,12 @@ def grants(server: Server, lab: Participant) -> dict[str, str]:
     """Collections on which ``lab`` has each combination of (can_read, can_write), plus ones granted to a
     group and to a kind that ``lab`` is not in."""
     return {
-        "rw": new_collection(server, (lab.slug, "--read", "--write")),
-        "ro": new_collection(server, (lab.slug, "--read")),
-        "wo": new_collection(server, (lab.slug, "--write")),
+        "rw": new_collection(server, (lab.slug, "read", "write")),
+        "ro": new_collection(server, (lab.slug, "read")),
+        "wo": new_collection(server, (lab.slug, "write")),
         "none": new_collection(server),
-        "group": new_collection(server, ("group:red-team", "--read")),
-        "agency": new_collection(server, ("kind:agency", "--read", "--write")),
+        "group": new_collection(server, ("group:red-team", "read")),
+        "agency": new_collection(server, ("kind:agency", "read", "write")),
         "public": new_collection(server, public=True),
     }
 
@@ -856,7 +855,7 @@ def test_delete_unknown_or_malformed(lab: Participant, shared_collection: str) -
 
 @pytest.fixture(scope="module")
 def seeded(server: Server, lab: Participant) -> str:
-    cid = new_collection(server, (lab.slug, "--read", "--write"))
+    cid = new_collection(server, (lab.slug, "read", "write"))
     sid = f"indicator--{uuid.uuid4()}"
     for obj in (indicator(sid, modified=ts(1)), indicator(sid, modified=ts(2)), malware()):
         posted(checked(lab.client), cid, obj)

@@ -113,8 +113,8 @@ def _sample() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def strict_collection(server: Server, lab: Participant) -> str:
-    collection = server.operate_json("collection", "add", "differential-strict", "--title", "Differential (strict)")
-    server.operate_json("grant", lab.slug, "differential-strict", "--read", "--write")
+    collection = server.add_collection("differential-strict", "Differential (strict)")
+    server.grant(lab.slug, "differential-strict", read=True, write=True)
     return collection["id"]
 
 

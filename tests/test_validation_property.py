@@ -303,8 +303,8 @@ def test_the_property_naming_helper() -> None:
 
 @pytest.fixture(scope="module")
 def strict_collection(server: Server, lab: Participant) -> str:
-    collection = server.operate_json("collection", "add", "property-strict", "--title", "Property tests (strict)")
-    server.operate_json("grant", lab.slug, "property-strict", "--read", "--write")
+    collection = server.add_collection("property-strict", "Property tests (strict)")
+    server.grant(lab.slug, "property-strict", read=True, write=True)
     return collection["id"]
 
 

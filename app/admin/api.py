@@ -1,5 +1,5 @@
-"""The admin HTTP API under /admin/: participants, keys, audit (operator keys only) and minting audience
-markings (any participant: producers need them to post to named recipients)."""
+"""The admin HTTP API under /admin/: participants, keys, collections and grants, audit (operator keys only) and
+minting audience markings (any participant: producers need them to post to named recipients)."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
 from app.admin import operations
-from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewKey, NewParticipant
+from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewCollection, NewGrant, NewKey, NewParticipant
 from app.audit import query_events
 from app.config import get_settings
 from app.mirroring.upstream import feed_states
@@ -111,6 +111,21 @@ def reinstate(slug: str, caller: Caller = Depends(require_operator)) -> dict[str
 @router.delete("/keys/{key_id}", operation_id="revoke_key")
 def revoke_key(key_id: str, caller: Caller = Depends(require_operator)) -> dict[str, Any]:
     return _write(lambda conn: operations.revoke(conn, caller.participant_id, key_id))
+
+
+@router.post("/collections", status_code=201, operation_id="add_collection", openapi_extra=_declares(NewCollection))
+def add_collection(body: NewCollection = Depends(_body(NewCollection, require_operator)),
+                   caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.create_collection(
+        conn, caller.participant_id, body.alias, body.title, body.api_root or get_settings().default_api_root,
+        public=body.public, description=body.description, default_group=body.default_group, lenient=body.lenient))
+
+
+@router.post("/collections/{collection}/grants", operation_id="grant_access", openapi_extra=_declares(NewGrant))
+def grant_access(collection: str, body: NewGrant = Depends(_body(NewGrant, require_operator)),
+                 caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.set_access(conn, caller.participant_id, body.subject, collection,
+                                                     read=body.read, write=body.write))
 
 
 @router.post("/audiences", status_code=201, operation_id="mint_audience_marking",

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from app.admin.collections import add_collection, grant
 from app.audit import record
 from app.errors import NotFound
 from app.participants.auth import normalise_fingerprint
@@ -129,3 +130,26 @@ def revoke_certificate(conn: Connection, actor: int | None, fingerprint: str) ->
         raise NotFound(f"no active certificate {fingerprint}")
     record(conn, "certificate.revoke", participant_id=actor, detail={"fingerprint": fingerprint})
     return {"fingerprint": fingerprint, "revoked": True}
+
+
+def create_collection(conn: Connection, actor: int | None, alias: str, title: str, api_root: str, *,
+                      public: bool = False, description: str | None = None, default_group: str | None = None,
+                      lenient: bool = False) -> dict[str, Any]:
+    """A new collection (``collections.add_collection``), as ``aisx collection add --json`` prints it."""
+    row = add_collection(conn, alias, title, api_root, public=public, description=description,
+                         default_group=default_group, lenient=lenient)
+    record(conn, "collection.add", participant_id=actor, collection_id=row.id,
+           detail={"alias": row.alias, "api_root": row.api_root, "public": row.public,
+                   "validation": row.validation, "default_group": row.default_group})
+    return {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
+            "validation": row.validation}
+
+
+def set_access(conn: Connection, actor: int | None, subject: str, collection: str, *, read: bool,
+               write: bool) -> dict[str, Any]:
+    """Grant (or, with neither flag, withdraw) access (``collections.grant``), as ``aisx grant --json`` prints it."""
+    who, row = grant(conn, subject, collection, read=read, write=write)
+    record(conn, "collection.grant", participant_id=actor, collection_id=row.id,
+           detail={"subject_kind": who.kind, "subject": who.value, "can_read": read, "can_write": write})
+    return {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value, "can_read": read,
+            "can_write": write}

@@ -52,6 +52,29 @@ class NewKey(_Request):
     label: str | None = None
 
 
+class NewCollection(_Request):
+    """The options of ``aisx collection add``."""
+
+    alias: str = Field(examples=["intel"], description="Lower-case letters, digits, '-' and '_'; unique in its API "
+                       "root.")
+    title: str = Field(examples=["Shared intelligence"], description="Unique in its API root: TAXII clients such "
+                       "as XSOAR and OpenCTI select collections by title.")
+    description: str | None = Field(default=None, description="What the collection holds.")
+    api_root: str | None = Field(default=None, description="The API root (default: the exchange's).")
+    public: bool = Field(default=False, description="Readable without credentials (TLP:CLEAR only).")
+    default_group: str | None = Field(default=None, description="The group AMBER objects posted without "
+                                      "recipients are shared with (frozen per object); not for public collections.")
+    lenient: bool = Field(default=False, description="Accept objects that break a STIX MUST, recording warnings "
+                          "(default: strict, reject them).")
+
+
+class NewGrant(_Request):
+    subject: str = Field(examples=["group:frontier-labs"],
+                         description="A participant slug, group:NAME, kind:KIND or everyone.")
+    read: bool = Field(default=False, description="May read objects.")
+    write: bool = Field(default=False, description="May add objects. With neither flag the grant is withdrawn.")
+
+
 class AudienceRequest(_Request):
     recipient_identities: list[str] = Field(default_factory=list)
     recipient_groups: list[str] = Field(default_factory=list)
@@ -131,6 +154,33 @@ class RevokedKey(ContractModel):
     EXAMPLE: ClassVar[dict[str, Any]] = {"key_id": "aisx_k_68071ca4a885c8cf", "revoked": True}
     key_id: str
     revoked: Literal[True]
+
+
+class CreatedCollection(ContractModel):
+    """The collection just created (its TAXII resource is under /taxii2/{api_root}/collections/{id}/); grant
+    access to it next."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "id": "5b0c1f7e-9a4d-4c3b-8e2f-1d6a7b8c9e0f", "alias": "intel", "api_root": "exchange", "public": False,
+        "validation": "strict"}
+    id: str
+    alias: str
+    api_root: str
+    public: bool
+    validation: Literal["strict", "lenient"]
+
+
+class CollectionGrant(ContractModel):
+    """A subject's access to a collection, as now set (both false: withdrawn)."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "collection_id": "5b0c1f7e-9a4d-4c3b-8e2f-1d6a7b8c9e0f", "subject_kind": "group",
+        "subject": "frontier-labs", "can_read": True, "can_write": True}
+    collection_id: str
+    subject_kind: Literal["participant", "group", "kind"]
+    subject: str = Field(description="The slug, group or kind; `*` (kind) for everyone.")
+    can_read: bool
+    can_write: bool
 
 
 class AuditEvent(ContractModel):

@@ -150,10 +150,10 @@ def _furnish(world: World) -> World:
     with server.client(server.admin_secret) as admin:
         listed = admin.get("collections/").json()["collections"]
     world.collections = {c["alias"]: c["id"] for c in listed}
-    world.collections["vault"] = collection(server, "vault", grant=())
-    server.operate("grant", "group:victim-circle", "vault", "--read", "--write")
-    server.operate("grant", "kind:agency", "vault", "--read")
-    world.collections["open"] = collection(server, "open", "--public")
+    world.collections["vault"] = collection(server, "vault", grant=False)
+    server.grant("group:victim-circle", "vault", read=True, write=True)
+    server.grant("kind:agency", "vault", read=True)
+    world.collections["open"] = collection(server, "open", public=True)
     world.anonymous = httpx.Client(base_url=server.root_url, headers={"Accept": TAXII}, timeout=60)
     assert set(world.collections) == set(COLLECTIONS), world.collections
     return world

@@ -221,9 +221,9 @@ class Server:
         return orjson.loads(result.stdout)
 
     def operate(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """``aisx ARGS...`` for a fixture (making collections and grants): the same command, environment and
-        result as ``cli``, run by one long-lived process per server (tests/support/cli_worker.py) instead of a
-        new Python each time. Tests of the CLI itself use ``cli``."""
+        """``aisx ARGS...`` for a fixture step the admin API has no endpoint for (``feed rebuild``, ``cert add``):
+        the same command, environment and result as ``cli``, run by one long-lived process per server
+        (tests/support/cli_worker.py) instead of a new Python each time. Tests of the CLI itself use ``cli``."""
         with self._operator_lock:
             if self._operator is None or self._operator.poll() is not None:
                 self._operator = subprocess.Popen(
@@ -281,6 +281,23 @@ class Server:
         return Participant(slug, info["id"], info["identity_id"], info["pseudonym_identity_id"],
                            key.json()["key_id"], secret, self.client(secret))
 
+
+    def add_collection(self, alias: str, title: str, **options: Any) -> dict[str, Any]:
+        """A collection made through the admin API (``POST /admin/collections``); ``options`` are its other body
+        properties (description, api_root, public, default_group, lenient). Answers like
+        ``aisx collection add --json``."""
+        with self.admin_client() as admin:
+            made = admin.post("/admin/collections", json={"alias": alias, "title": title, **options})
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    def grant(self, subject: str, collection: str, *, read: bool = False, write: bool = False) -> dict[str, Any]:
+        """``subject``'s access to ``collection`` (id or alias) set through the admin API, like ``aisx grant``."""
+        with self.admin_client() as admin:
+            done = admin.post(f"/admin/collections/{collection}/grants",
+                              json={"subject": subject, "read": read, "write": write})
+        assert done.status_code == 200, done.text
+        return done.json()
 
 @contextmanager
 def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
