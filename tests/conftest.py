@@ -21,9 +21,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def shared_collection(server: Server) -> str:
     """The id of the bootstrap collection ``shared`` (read/write for every participant)."""
-    with server.client(server.admin_secret) as client:
-        collections = client.get("collections/").json()["collections"]
-    return next(c["id"] for c in collections if c.get("alias") == "shared")
+    return server.collection_id("shared")
 
 
 @pytest.fixture(scope="module")

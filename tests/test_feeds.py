@@ -343,8 +343,7 @@ def intel(exchange: Server) -> str:
 
 @pytest.fixture(scope="module")
 def shared(exchange: Server) -> str:
-    with exchange.client(exchange.admin_secret) as client:
-        return next(c["id"] for c in client.get("collections/").json()["collections"] if c.get("alias") == "shared")
+    return exchange.collection_id("shared")
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def shared(server: Server) -> str:
-    with server.client(server.admin_secret) as client:
-        return next(c["id"] for c in client.get("collections/").json()["collections"] if c.get("alias") == "shared")
+    return server.collection_id("shared")
 
 
 @pytest.fixture(scope="module")

@@ -282,6 +282,12 @@ class Server:
                            key.json()["key_id"], secret, self.client(secret))
 
 
+    def collection_id(self, alias: str) -> str:
+        """The id of the collection ``alias`` of the default API root, as the operator lists it."""
+        with self.client(self.admin_secret) as client:
+            collections = client.get("collections/").json()["collections"]
+        return next(c["id"] for c in collections if c.get("alias") == alias)
+
     def add_collection(self, alias: str, title: str, **options: Any) -> dict[str, Any]:
         """A collection made through the admin API (``POST /admin/collections``); ``options`` are its other body
         properties (description, api_root, public, default_group, lenient). Answers like
