@@ -138,18 +138,16 @@ def create_collection(conn: Connection, actor: int | None, alias: str, title: st
     """A new collection (``collections.add_collection``), as ``aisx collection add --json`` prints it."""
     row = add_collection(conn, alias, title, api_root, public=public, description=description,
                          default_group=default_group, lenient=lenient)
+    shape = {"alias": row.alias, "api_root": row.api_root, "public": row.public, "validation": row.validation}
     record(conn, "collection.add", participant_id=actor, collection_id=row.id,
-           detail={"alias": row.alias, "api_root": row.api_root, "public": row.public,
-                   "validation": row.validation, "default_group": row.default_group})
-    return {"id": row.id, "alias": row.alias, "api_root": row.api_root, "public": row.public,
-            "validation": row.validation}
+           detail={**shape, "default_group": row.default_group})
+    return {"id": row.id, **shape}
 
 
 def set_access(conn: Connection, actor: int | None, subject: str, collection: str, *, read: bool,
                write: bool) -> dict[str, Any]:
     """Grant (or, with neither flag, withdraw) access (``collections.grant``), as ``aisx grant --json`` prints it."""
     who, row = grant(conn, subject, collection, read=read, write=write)
-    record(conn, "collection.grant", participant_id=actor, collection_id=row.id,
-           detail={"subject_kind": who.kind, "subject": who.value, "can_read": read, "can_write": write})
-    return {"collection_id": row.id, "subject_kind": who.kind, "subject": who.value, "can_read": read,
-            "can_write": write}
+    access = {"subject_kind": who.kind, "subject": who.value, "can_read": read, "can_write": write}
+    record(conn, "collection.grant", participant_id=actor, collection_id=row.id, detail=access)
+    return {"collection_id": row.id, **access}
