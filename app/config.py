@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.shipped import default_feeds_dir
@@ -65,8 +66,21 @@ class Settings(BaseSettings):
         "Authorization (Bearer, Token, Basic) and client certificates authenticate."))
     db_pool_size: int = 10
     embargo_release_interval: float = Field(
-        1.0, gt=0, le=60, description="Seconds between two runs of each worker's embargo release job: an embargoed "
-                                      "object enters its collections at most this long after its embargo ends.")
+        1.0, gt=0, le=60, description="Seconds between two runs of the embargo release job (on the leader): an "
+                                      "embargoed object enters its collections at most this long after its embargo "
+                                      "ends.")
+    audit_read_retention_days: int = Field(
+        90, ge=1, description="Days the per-day counts of reads of AMBER/RED objects (who read a producer's objects) "
+                              "are kept; the leader prunes older days every hour.")
+    audit_key_use_retention_days: int = Field(
+        30, ge=1, description="Days the per-minute key-use counts are kept (each key's newest minute is kept "
+                              "whatever its age, as its \"last used\").")
+    audit_retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between two runs of the audit retention job (on the leader).")
+    leader_interval: float = Field(
+        5.0, gt=0, le=300, description="Seconds between two leader-lock checks of each `aisx serve` instance: a "
+                                       "follower takes over the background jobs at most this long after the "
+                                       "leader's lock is released (at once when its process dies).")
     rate_limit_per_minute: int = Field(12000, ge=0, description="Requests per API key per minute (0: no limit).")
     auth_failures_per_minute: int = Field(
         600, ge=0, description="Failed authentications per client address per minute before 429 (0: no limit).")
@@ -80,6 +94,30 @@ class Settings(BaseSettings):
         None, description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
                           "X-Forwarded-Proto are trusted; unset (the default): forwarded headers are ignored and "
                           "the client address is the TCP peer.")
+
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as human text (the default) or one JSON object per line ('json').")
+    metrics_address: str | None = Field(
+        None, description="host:port (or a port alone: on 127.0.0.1) where `aisx serve` also answers GET /metrics "
+                          "without credentials, for Prometheus scrapers; unset (the default): /metrics only on the "
+                          "main port, for operator keys.")
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value:
+            port = value.strip().rpartition(":")[2]
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"AISX_METRICS_ADDRESS must be host:port or a port, not {value!r}")
+        return value or None
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """AISX_METRICS_ADDRESS as (host, port); the host is loopback when none is given."""
+        if not self.metrics_address:
+            return None
+        host, _, port = self.metrics_address.strip().rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -20,10 +20,13 @@ class ExchangeError(Exception):
 
 
 class NotAuthenticated(ExchangeError):
-    """No credentials where they are needed, or credentials that name no active key of an active participant."""
+    """No credentials where they are needed, or credentials that name no active key of an active participant.
+    ``reason`` is a short code for the metrics: missing, malformed, invalid, revoked, expired, suspended,
+    certificate."""
 
-    def __init__(self, description: str = _AUTHENTICATE) -> None:
+    def __init__(self, description: str = _AUTHENTICATE, *, reason: str = "malformed") -> None:
         super().__init__(description)
+        self.reason = reason
 
 
 class Forbidden(ExchangeError):
@@ -36,6 +39,11 @@ class NotFound(ExchangeError):
 
 class Refused(ExchangeError):
     """The request is well-formed but cannot be carried out as it stands (a taken name, a bad value)."""
+
+
+class Conflict(Refused):
+    """Refused because of what the target holds or is (a collection that still holds objects, a feed whose
+    definition file decides it): the request may succeed once that changes."""
 
 
 class TooManyRequests(ExchangeError):

@@ -2,25 +2,31 @@
 error resource (never a stack trace)."""
 
 import asyncio
+import base64
+import binascii
 import logging
-import threading
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
+from app.admin.api import require_operator
 from app.admin.api import router as admin_router
+from app.admin.me import router as me_router
 from app.config import get_settings
 from app.errors import ExchangeError
+from app.mirroring.upstream import mirror_lag
+from app.observability import logs, metrics
 from app.openapi import build_openapi
-from app.sharing.embargo import start_release_job
+from app.sharing.access import Caller
 from app.shipped import schemas_dir
 from app.store.engine import read_connection
 from app.taxii import errors
@@ -39,13 +45,17 @@ def create_app() -> FastAPI:
     app.add_exception_handler(ExchangeError, errors.exchange_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_exception_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_middleware(_NoteRoute)
     app.add_middleware(_BodyDeadline)
     app.add_middleware(_TaxiiTrailingSlash)
     app.add_middleware(_RefuseOddQueries)
     app.add_middleware(_Answer500WithoutClosing)
     _allow_cross_origin(app, get_settings().cors_origin_list)
+    app.add_middleware(_Observe)  # outermost: it times and logs every answer, CORS preflights and 414s too
+    metrics.metrics()  # every family exists from the start, at zero
     app.include_router(taxii_router)
     app.include_router(admin_router)
+    app.include_router(me_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/schemas/{name}", tags=["operations"], operation_id="get_schema")
@@ -62,16 +72,29 @@ def create_app() -> FastAPI:
             conn.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @app.get("/metrics", tags=["operations"], operation_id="get_metrics")
+    def metrics_text(_: Caller = Depends(require_operator)) -> Response:
+        """Prometheus metrics of every worker process of this server, for operator keys (scrapers without a
+        key use AISX_METRICS_ADDRESS)."""
+        return Response(metrics_exposition(), media_type=metrics.CONTENT_TYPE)
+
     return app
+
+
+def metrics_exposition() -> bytes:
+    """The metrics in the text format: what every process counted, plus what only the database knows now (how
+    long ago each upstream feed was last mirrored). Also served by ``aisx serve`` on AISX_METRICS_ADDRESS."""
+    lag = metrics.GaugeCollector(
+        "aisx_upstream_lag_seconds", "Seconds since the last successful pull of each upstream-mirrored feed "
+        "(from when the server started watching, if it never succeeded).", ["feed"], mirror_lag)
+    return metrics.exposition([lag])
 
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Each worker runs the embargo release job while it serves (see ``app.sharing.embargo``)."""
-    stop = threading.Event()
-    start_release_job(stop, get_settings().embargo_release_interval)
+    """Nothing to start per worker: the background jobs (embargo release, mirroring, ...) run once per
+    ``aisx serve`` instance, and only on the leader among instances (``app.jobs``, started by ``aisx serve``)."""
     yield
-    stop.set()
 
 
 def _allow_cross_origin(app: FastAPI, origins: list[str]) -> None:
@@ -180,6 +203,71 @@ class _BodyDeadline(_HttpOnly):
         await self.app(scope, receive_in_time, send)
 
 
+class _Observe(_HttpOnly):
+    """Every HTTP request: a request id (the client's X-Request-ID if it is a plain token, else a new one),
+    echoed in the answer; one log line (``app.observability.logs``); and the request histogram by route
+    template, method and status. Plain ASGI, like the others, and it does nothing per body chunk.
+
+    Cost, measured on the 2-core test machine (SQLite, one worker, 2,000 sequential authenticated GET /taxii2/
+    over one connection, three runs each, the log written to a file): median 1.54-1.60 ms before, 1.71-1.78 ms
+    with the histogram and the log line, about 0.15 ms a request; a request that reads objects hides it."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        sent = headers.get(logs.REQUEST_ID_HEADER.encode())
+        sent_id = sent.decode("latin-1") if sent is not None else None
+        # the request's credentials are looked for only in an id the client sent: most requests send none
+        record = logs.begin_request(logs.request_id(sent_id, _credentials(headers) if sent_id is not None else ()))
+        status = 500
+        echoed = (logs.REQUEST_ID_HEADER.encode(), record.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), echoed]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - record.started
+            method = scope.get("method", "-")
+            metrics.observe_request(record.route or "unmatched", method, status, elapsed)
+            logs.log_request(record, metrics.method_label(method), status, elapsed)
+
+
+def _credentials(headers: dict[bytes, bytes]) -> tuple[str, ...]:
+    """The secrets a request carries (Authorization's value, a Basic password, the API-key header), so that a
+    request id holding one is replaced, not logged."""
+    found = []
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        found += [authorization, value.strip()]
+        if scheme.lower() == "basic":
+            with suppress(binascii.Error, ValueError):
+                found += base64.b64decode(value.strip() + "==").decode("latin-1").split(":")
+    key_header = get_settings().api_key_header
+    if key_header:
+        found.append(headers.get(key_header.lower().encode(), b"").decode("latin-1").strip())
+    return tuple(c for c in found if len(c) >= 8)
+
+
+class _NoteRoute(_HttpOnly):
+    """Innermost: once the router has matched, its route template (``/taxii2/{api_root}/…``) is what the log
+    line and the metrics name the request by — never the path, which holds ids and whatever a client typed."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            record = logs.current_request()
+            if record is not None and route is not None:
+                record.route = getattr(route, "path", None)
+
+
 class _Answer500WithoutClosing(_HttpOnly):
     """An unexpected error becomes a TAXII 500 error resource here, inside the app, so the server neither
     re-raises it (which would drop the client's kept-alive connection) nor shows a stack trace."""
@@ -198,6 +286,9 @@ class _Answer500WithoutClosing(_HttpOnly):
             if started:  # part of an answer is on the wire: nothing sound can follow it
                 raise
             request = Request(scope)
-            log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            record = logs.current_request()  # the route template, not the path: a path may hold a secret
+            log.error("unhandled error on %s %s (request_id=%s)", request.method,
+                      (record.route if record else None) or "unmatched", record.request_id if record else "-",
+                      exc_info=exc)
             response = await errors.unexpected_error_handler(request, exc)
             await response(scope, receive, send)

@@ -22,6 +22,9 @@ from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE
 
 Access = Literal["public", "anonymous", "participant", "operator"]
 _SCHEMA_MEDIA_TYPE = "application/schema+json"
+_METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_METRICS_EXAMPLE = ("# HELP aisx_objects_accepted_total Object versions accepted by a POST, aisx ingest or upstream "
+                    "mirroring.\n# TYPE aisx_objects_accepted_total counter\naisx_objects_accepted_total 1200.0\n")
 _TAGS = {"TAXII 2.1": "taxii"}  # route tag → published tag (the module name in generated SDKs)
 
 
@@ -107,8 +110,9 @@ OPERATIONS: dict[str, Operation] = {
         "the participant's; new objects created by it are refused. Operator keys only.", "operator",
         (*_ADMIN, 404), admin.ParticipantView),
     "issue_key": Operation(
-        "Issue an API key", "A new key for a participant; the secret is in this answer only. Operator keys only.",
-        "operator", (*_ADMIN_BODY, 404), admin.IssuedKey, status=201, body_example={"label": "ci"}),
+        "Issue an API key", "A new key for a participant; the secret is in this answer only. With `expires` (a "
+        "duration such as 90d or an RFC 3339 timestamp) it answers 401 from then on. Operator keys only.",
+        "operator", (*_ADMIN_BODY, 404), admin.IssuedKey, status=201, body_example={"label": "ci", "expires": "90d"}),
     "suspend_participant": Operation(
         "Suspend a participant", "Every key of the participant is refused until it is reinstated. Operator keys "
         "only.", "operator", (*_ADMIN, 404), admin.ParticipantView),
@@ -118,6 +122,24 @@ OPERATIONS: dict[str, Operation] = {
     "revoke_key": Operation(
         "Revoke an API key", "The key is refused from now on, by every worker. Operator keys only.", "operator",
         (*_ADMIN, 404), admin.RevokedKey),
+    "update_participant": Operation(
+        "Change a participant", "Rename a participant and/or add and remove its groups (as `aisx participant "
+        "update`); the groups count from its next request, for group grants and objects addressed to a group. "
+        "Audited with the name and groups before and after. Operator keys only.", "operator",
+        (*_ADMIN_BODY, 404), admin.ParticipantView,
+        body_example={"add_groups": ["frontier-labs"], "remove_groups": ["observers"]}),
+    "list_groups": Operation(
+        "List groups", "Every group with its members (as `aisx group list`). Operator keys only.", "operator",
+        _ADMIN, admin.GroupMembers, many=True),
+    "list_keys": Operation(
+        "List a participant's keys", "Its keys, oldest first, with when each was created, last used and expires, "
+        "and its state; never a secret (as `aisx key list`). Operator keys only.", "operator", (*_ADMIN, 404),
+        admin.KeySummary, many=True),
+    "rotate_key": Operation(
+        "Rotate an API key", "Issue a new key for the key's participant, with the same label; the secret is in this "
+        "answer only. The old key keeps working for the grace period, then answers 401 (as `aisx key rotate`). "
+        "Operator keys only.", "operator", (*_ADMIN_BODY, 404), admin.RotatedKey, status=201,
+        body_example={"grace": "24h"}),
     "add_collection": Operation(
         "Add a collection", "Create a TAXII collection (as `aisx collection add`), holding the exchange's "
         "definitions already; grant access to it next. Refused (422) if its API root already has the alias or the "
@@ -125,8 +147,31 @@ OPERATIONS: dict[str, Operation] = {
         body_example={"alias": "intel", "title": "Shared intelligence", "default_group": "frontier-labs"}),
     "grant_access": Operation(
         "Grant access to a collection", "Set a subject's read and write access to a collection (as `aisx grant`); "
-        "with neither flag the grant is withdrawn. Operator keys only.", "operator", (*_ADMIN_BODY, 404),
+        "with neither flag the grant is withdrawn. Refused (409) for a feed: its access is the `[access]` table "
+        "of its file. Operator keys only.", "operator", (*_ADMIN_BODY, 404, 409),
         admin.CollectionGrant, body_example={"subject": "group:frontier-labs", "read": True, "write": True}),
+    "list_collections": Operation(
+        "List collections", "Every collection of every API root (as `aisx collection list`): alias, title, "
+        "strict or lenient, public, whether it is a feed, how many object versions participants put in it, and its "
+        "grants. Operator keys only.", "operator", _ADMIN, admin.CollectionView, many=True),
+    "update_collection": Operation(
+        "Change a collection", "Change a collection's title, description or validation (as `aisx collection "
+        "update`); only the properties given change. Refused (409) for a feed: its file defines it. Operator keys "
+        "only.", "operator", (*_ADMIN_BODY, 404, 409), admin.CollectionView,
+        body_example={"title": "Shared intelligence (2027)", "validation": "lenient"}),
+    "remove_collection": Operation(
+        "Remove a collection", "Remove a collection with its memberships, pending (embargoed) members and grants "
+        "(as `aisx collection remove`). Every object stays in the exchange and in its other collections. Refused "
+        "(409) while it holds objects unless `force=true`, for a feed (delete its file instead) and for the "
+        "standard `shared` and `directory` collections. Operator keys only.", "operator",
+        (*_ADMIN, 400, 404, 409), admin.RemovedCollection),
+    "list_grants": Operation(
+        "List a collection's grants", "Who may read and write a collection (as `aisx grant list`). Operator keys "
+        "only.", "operator", (*_ADMIN, 404), admin.CollectionGrants),
+    "revoke_grant": Operation(
+        "Revoke a grant", "Remove a subject's grant on a collection (as `aisx grant SUBJECT COLLECTION --revoke`). "
+        "Refused (409) for a feed: its `[access]` table decides. Operator keys only.", "operator",
+        (*_ADMIN, 404, 409, 422), admin.RevokedGrant),
     "mint_audience_marking": Operation(
         "Mint an audience marking", "The exchange-audience marking-definition for a set of recipients and/or an "
         "embargo; reference it from objects to share them with those recipients only. Any participant.",
@@ -136,11 +181,37 @@ OPERATIONS: dict[str, Operation] = {
         "List feeds", "Every feed with its selector and, for mirrors, the upstream's checkpoint, last success and "
         "last error. Operator keys only.", "operator", _ADMIN, admin.FeedState, many=True),
     "list_audit_events": Operation(
-        "List audit events", "Audit events, oldest first, optionally filtered. Operator keys only.", "operator",
+        "List audit events", "Audit events, newest first (order=oldest: oldest first), filtered by actor, action "
+        "prefix, subject participant, collection and time. Operator keys only.", "operator",
         (*_ADMIN, 400, 404), admin.AuditEvent, many=True),
+    "verify_audit_chain": Operation(
+        "Verify the audit chain", "Check every audit record's hash and link to the one before, in chain order; "
+        "`broken` names the first broken record (docs/audit.md). Operator keys only.", "operator", _ADMIN,
+        admin.AuditVerification),
+    "export_audit_chain": Operation(
+        "Export the audit chain", "Audit records in chain order, a page at a time, with everything needed to "
+        "check them offline (`aisx audit verify --file`). Operator keys only.", "operator", (*_ADMIN, 400),
+        admin.AuditExport),
+    "list_producer_reads": Operation(
+        "Reads of a producer's AMBER/RED objects", "Who read a producer's AMBER and RED objects, per day, "
+        "reader and object. Operator keys only.", "operator", (*_ADMIN, 400, 404), admin.ProducerReads),
+    "list_my_reads": Operation(
+        "Reads of my AMBER/RED objects", "Who read the caller's own AMBER and RED objects (also those it posted "
+        "anonymously or under its pseudonym), per day, reader and object; its own reads are not counted. Any "
+        "participant, about itself only.", "participant", (401, 414, 429, 500, 400), admin.ProducerReads),
+    "jobs_status": Operation(
+        "Background jobs status", "Which `aisx serve` instance leads (runs the background jobs: embargo release, "
+        "upstream mirroring, ...) and the jobs it runs, as `aisx jobs status --json` prints them. Operator keys "
+        "only.", "operator", _ADMIN, admin.JobsStatus),
     "get_schema": Operation(
         "Get an extension schema", "The JSON Schemas (draft 2020-12) of the STIX extensions this exchange "
         "defines and enforces, and of feed definitions. No credentials needed.", "public", (404, 414, 500), None),
+    "get_metrics": Operation(
+        "Prometheus metrics", "Metrics of every worker process of this server in the Prometheus text format "
+        "0.0.4: requests by route template, method and status with latencies, objects accepted and rejected, "
+        "sharing-rule refusals, authentication failures, rate-limit answers, upstream mirroring, database pool "
+        "use (docs/deployment.md, Monitoring). Operator keys only; scrapers without a key use the listener of "
+        "AISX_METRICS_ADDRESS.", "operator", _ADMIN, None),
     "get_health": Operation(
         "Health check", "The server is up and its database answers. No credentials needed.", "public", (414, 500),
         admin.Health),
@@ -150,7 +221,8 @@ OPERATIONS: dict[str, Operation] = {
 _ERRORS: dict[int, tuple[str, str, str]] = {
     400: ("Bad Request", "Malformed request: a bad filter, `next`, parameter or body",
           "'limit' must be a positive integer, not '0'."),
-    401: ("Unauthorized", "Missing, invalid or revoked credentials (WWW-Authenticate says how to authenticate)",
+    401: ("Unauthorized", "Missing, invalid, expired or revoked credentials (WWW-Authenticate says how to "
+          "authenticate)",
           "Authentication required: send an API key as Authorization: Bearer <secret>, Token <secret> or Basic "
           "<key id>:<secret>."),
     403: ("Forbidden", "Authenticated, but not allowed", "You may read this collection but not add objects to it."),
@@ -159,6 +231,10 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     406: ("Not Acceptable", f"Accept does not admit {TAXII_MEDIA_TYPE}",
           f"This endpoint answers only with {TAXII_MEDIA_TYPE}; send it in Accept."),
     408: ("Request Timeout", "The request body stalled", "The request body stalled for more than 30 s."),
+    409: ("Conflict", "Refused because of what the target holds or is (a collection holding objects, a feed "
+          "defined by its file)", "intel holds 12 object versions: remove it with --force (force=true in the "
+          "admin API) to drop them from this collection; the objects stay in the exchange and in every other "
+          "collection"),
     413: ("Payload Too Large", "The body is over the API root's max_content_length, or has too many objects",
           "The envelope has 20000 objects; at most 10000 are accepted per request."),
     414: ("URI Too Long", "The query string is too long", "The query string is longer than 8192 bytes."),
@@ -204,10 +280,23 @@ _PARAMETERS: dict[str, tuple[str, str | int]] = {
                     "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
     "collection": ("The collection's id or alias.", "intel"),
     "name": ("A schema file name, as listed in the extension-definitions.", "ai-threat-context.schema.json"),
-    "since": ("Only events at or after this RFC 3339 timestamp.", "2026-11-26T00:00:00Z"),
-    "participant": ("Only events by this participant (slug).", "lab-a"),
-    "action": ("Only events with this action.", "objects.add"),
+    "since": ("From this moment on: an RFC 3339 timestamp, or a duration back from now (24h, 7d).", "24h"),
+    "until": ("Before this moment: an RFC 3339 timestamp, or a duration back from now.", "2026-11-27T00:00:00Z"),
+    "actor": ("Only events by this participant (slug; `exchange`: by the exchange itself, e.g. the CLI).", "admin"),
+    "participant": ("Only events about this participant (slug): the one admitted, suspended, given a key; the "
+                    "poster of objects.", "lab-a"),
+    "action": ("Only events whose action starts with this.", "participant."),
+    "order": ("`newest` (the default) or `oldest` first.", "newest"),
+    "after": ("The `next` of the previous page.", 1000),
+    "producer": ("The producer's slug.", "lab-a"),
+    "list_audit_events.collection": ("Only events about this collection (its id).",
+                                     "5b0c1f7e-9a4d-4c3b-8e2f-1d6a7b8c9e0f"),
+    "export_audit_chain.limit": ("The most records to return.", 1000),
+    "list_producer_reads.limit": ("The most (day, reader, object) rows to return.", 1000),
+    "list_my_reads.limit": ("The most (day, reader, object) rows to return.", 1000),
     "list_audit_events.limit": ("The most events to return.", 100),
+    "force": ("Remove the collection even though it holds objects (they stay in the exchange).", "true"),
+    "subject": ("The grant's subject: SLUG, group:NAME, kind:KIND or everyone.", "group:frontier-labs"),
 }
 
 _SECURITY_SCHEMES = {
@@ -242,7 +331,9 @@ _TAG_DESCRIPTIONS = [
                                      "versions, status."},
     {"name": "admin", "description": "Participants, keys, collections and grants, feeds and audit "
                                      "(operator keys); audience markings."},
-    {"name": "operations", "description": "Health and published schemas; no credentials needed."},
+    {"name": "participant", "description": "A participant about itself: who read its AMBER and RED objects."},
+    {"name": "operations", "description": "Health and published schemas (no credentials needed); metrics "
+                                          "(operator keys)."},
 ]
 
 
@@ -256,7 +347,7 @@ def _model_schemas() -> dict[str, Any]:
         taxii.AddObjectsEnvelope, taxii.ErrorResource,
         # read by the admin routes themselves
         admin.NewParticipant, admin.NewKey, admin.AudienceRequest, admin.ClaimedIdentity, admin.NewCollection,
-        admin.NewGrant,
+        admin.NewGrant, admin.CollectionChange, admin.ParticipantUpdate, admin.KeyRotation,
     ]
     unique = list(dict.fromkeys(models))
     _, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
@@ -340,6 +431,9 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
 
 
 def _success(spec: Operation, media: str, op_id: str) -> dict[str, Any]:
+    if spec.response is None and op_id == "get_metrics":
+        return {"description": "The metrics, in the Prometheus text format.", "content": {_METRICS_MEDIA_TYPE: {
+            "schema": {"type": "string"}, "example": _METRICS_EXAMPLE}}}
     if spec.response is None:  # get_schema: a JSON Schema file
         assert op_id == "get_schema", f"{op_id} needs a response model"
         return {"description": "The JSON Schema.", "content": {_SCHEMA_MEDIA_TYPE: {"schema": _ref("JsonSchema")}}}

@@ -272,37 +272,51 @@ def test_kill_9_mid_ingest_leaves_every_object_whole_or_absent(tmp_path: Path) -
         envelopes: list[list[dict[str, Any]]] = []
         report: list[str] = []
         try:
-            # Round 0, not interrupted: when does the write transaction start and end?
-            envelopes.append(make_envelope(0, []))
-            baseline = _run(srv, probe, url, lab.secret, envelopes[-1], kill=None)
-            assert baseline.outcome.status == 202, baseline.outcome
-            assert baseline.outcome.body["success_count"] == len(envelopes[-1]), baseline.outcome.body["failures"][:3]
-            assert baseline.timeline.ingest is not None
-            lock_start, lock_end = baseline.timeline.ingest
-            writing = lock_end - lock_start
-            report.append(f"baseline: validated for {lock_start:.2f} s, wrote for {writing:.2f} s")
-            plans: list[tuple[str, Kill]] = [  # a hold that long is the ingest, not a flush
-                ("while validating", Kill(after=lock_start * 0.5)),
-                ("as the write transaction starts", Kill(in_lock=writing * 0.3)),
-                ("late in the write transaction", Kill(in_lock=writing * 0.6)),
-                ("right after the commit", Kill(on_release=writing * 0.3)),
-            ]
-            earlier = list(envelopes[0])
-            for round_no, (moment, plan) in enumerate(plans, start=1):
-                envelopes.append(make_envelope(round_no, earlier))
-                run = _run(srv, probe, url, lab.secret, envelopes[-1], kill=plan)
-                srv.start()  # restart on the same database
-                problems, stored = check_database(srv.database.url, lab.id, collection, envelopes)
-                assert not problems, f"after a kill {moment}:\n" + "\n".join(problems[:30])
-                holds = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in run.timeline.holds)
-                report.append(f"killed {moment} at {run.killed_at:.2f} s (write lock held: {run.lock_held_at_kill}; "
-                              f"holds seen: {holds}); answer: {run.outcome.status or run.outcome.error}; "
-                              f"envelope stored: {stored[-1]}")
-                if run.outcome.status == 202:  # the answer got out before the kill: it must all be there
-                    assert stored[-1]
-                if stored[-1]:  # later rounds post new versions and duplicates of what is stored
-                    earlier += envelopes[-1]
-                _check_status_over_http(srv, lab.secret, collection)
+            # Round 0 and a second uninterrupted round: when does the write transaction start and end? The first
+            # POST to a fresh server is the slowest (CI measured 4.55 s of writing, then 1.35 s in the rounds
+            # after it, so kills timed on it fell after the commit): the kills are timed on the quicker of the two,
+            # and then on the quickest write seen in any round.
+            timings: list[tuple[float, float]] = []
+            for round_no in (0, 20):
+                envelopes.append(make_envelope(round_no, list(envelopes[0]) if envelopes else []))
+                baseline = _run(srv, probe, url, lab.secret, envelopes[-1], kill=None)
+                assert baseline.outcome.status == 202, baseline.outcome
+                assert baseline.outcome.body["success_count"] == len(envelopes[-1]), \
+                    baseline.outcome.body["failures"][:3]
+                assert baseline.timeline.ingest is not None
+                lock_start, lock_end = baseline.timeline.ingest
+                timings.append((lock_start, lock_end - lock_start))
+                report.append(f"baseline {round_no}: validated for {lock_start:.2f} s, "
+                              f"wrote for {lock_end - lock_start:.2f} s")
+            lock_start, writing = min(timings, key=lambda t: t[1])
+            earlier = envelopes[0] + envelopes[1]
+            round_no = 0
+            for moment in _MOMENTS:
+                # A kill timed inside the write transaction misses when this POST writes faster than the ones
+                # measured (CI's load varies from minute to minute: baselines of 4.4 s of writing, then rounds
+                # of 1.3 s): that moment is tried again, timed on the quicker write, at most three times.
+                for _attempt in range(3):
+                    round_no += 1
+                    plan = _plan(moment, lock_start, writing)
+                    envelopes.append(make_envelope(round_no, earlier))
+                    run = _run(srv, probe, url, lab.secret, envelopes[-1], kill=plan)
+                    srv.start()  # restart on the same database
+                    problems, stored = check_database(srv.database.url, lab.id, collection, envelopes)
+                    assert not problems, f"after a kill {moment}:\n" + "\n".join(problems[:30])
+                    holds = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in run.timeline.holds)
+                    report.append(f"killed {moment} at {run.killed_at:.2f} s (write lock held: "
+                                  f"{run.lock_held_at_kill}; holds seen: {holds}); answer: "
+                                  f"{run.outcome.status or run.outcome.error}; envelope stored: {stored[-1]}")
+                    if run.outcome.status == 202:  # the answer got out before the kill: it must all be there
+                        assert stored[-1]
+                    if stored[-1]:  # later rounds post new versions and duplicates of what is stored
+                        earlier += envelopes[-1]
+                    _check_status_over_http(srv, lab.secret, collection)
+                    if plan.in_lock is None or run.lock_held_at_kill:
+                        break
+                    if run.timeline.ingest is not None:  # the whole write was seen: time the next try on it
+                        start, end = run.timeline.ingest
+                        lock_start, writing = min((lock_start, writing), (start, end - start), key=lambda t: t[1])
             assert any(r.lock_held_at_kill for r in _runs), "no kill landed inside a write transaction"
             assert not all(stored[1:]), "every killed ingest survived"
             # A client that retries the envelopes that were lost ends with everything stored exactly once.
@@ -317,6 +331,21 @@ def test_kill_9_mid_ingest_leaves_every_object_whole_or_absent(tmp_path: Path) -
         finally:
             probe.close()
             print("\n".join(report))
+
+
+_MOMENTS = ("while validating", "as the write transaction starts", "late in the write transaction",
+            "right after the commit")
+
+
+def _plan(moment: str, lock_start: float, writing: float) -> "Kill":
+    """When to kill, from when the write transaction started and how long it took in the quickest round seen
+    (a hold that long is the ingest, not a flush)."""
+    return {
+        "while validating": Kill(after=lock_start * 0.5),
+        "as the write transaction starts": Kill(in_lock=writing * 0.3),
+        "late in the write transaction": Kill(in_lock=writing * 0.6),
+        "right after the commit": Kill(on_release=writing * 0.3),
+    }[moment]
 
 
 @dataclass

@@ -58,7 +58,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     document = copy.deepcopy(document)
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if method not in ("get", "post", "delete"):
+            if method not in ("get", "post", "patch", "delete"):
                 continue
             params = operation.setdefault("parameters", [])
             named = {p.get("name") for p in params}
@@ -100,7 +100,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
                          {"Authorization": "Bearer aisx_s_not-a-key"}, {"Authorization": "Basic !!!"}],
             existing={"api_root": "exchange", "collection_id": collection, "object_id": obj["id"],
                       "status_id": status["id"], "slug": victim.slug, "key_id": victim.key_id,
-                      "name": "ai-threat-context.schema.json", "identity_id": f"identity--{uuid.uuid4()}"})
+                      "name": "ai-threat-context.schema.json", "identity_id": f"identity--{uuid.uuid4()}",
+                      # the shared collection: a standard one, so removing it is refused (409) however fuzzed
+                      "collection": collection, "subject": victim.slug})
 
 
 def _operations() -> list[str]:
@@ -109,7 +111,7 @@ def _operations() -> list[str]:
 
     document = create_app().openapi()
     return sorted(f"{method.upper()} {path}" for path, item in document["paths"].items()
-                  for method in item if method in ("get", "post", "delete"))
+                  for method in item if method in ("get", "post", "patch", "delete"))
 
 
 OPERATIONS = _operations()
@@ -168,7 +170,7 @@ def _places() -> list[Any]:
     cases = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if method not in ("get", "post", "delete"):
+            if method not in ("get", "post", "patch", "delete"):
                 continue
             label = f"{method.upper()} {path}"
             places = [f"path {p['name']}" for p in operation.get("parameters", []) if p["in"] == "path"]

@@ -140,3 +140,37 @@ def test_processes_starting_together_migrate_once(database_url: str, tmp_path: P
     with get_engine().connect() as conn:
         assert _revision(conn) == HEAD
         assert _model_differences(conn) == []
+
+
+def test_0009_chains_existing_audit_records_and_moves_key_use(database_url: str) -> None:
+    """Records written before the chain existed are chained in id order by 0009, with their subject; the per-flush
+    key.use rows become one key_use row per key and minute; ``aisx audit verify`` accepts the result."""
+    config = alembic_config()
+    with get_engine().begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+    minute = 1_764_000_000_000_000 // 60_000_000 * 60_000_000
+    with get_engine().begin() as conn:
+        conn.execute(text("INSERT INTO participant (slug, name, kind, identity_id, pseudonym_identity_id, suspended, "
+                          "created_at) VALUES ('lab-m', 'Lab M', 'lab', 'identity--1', 'identity--2', false, 1)"))
+        pid = conn.execute(text("SELECT id FROM participant WHERE slug = 'lab-m'")).scalar()
+        rows = [(minute, None, None, "participant.add", None, 0, '{"slug":"lab-m","kind":"lab"}'),
+                (minute, pid, "k1", "key.use", None, 3, None),  # two flushes in the same minute
+                (minute + 1, pid, "k1", "objects.add", "c1", 2, '{"status_id":"s1","failures":0}'),
+                (minute, pid, "k1", "key.use", None, 4, None),
+                (minute + 2, pid, "k1", "read.amber_red", "c1", 1, None)]
+        for at, participant, key, action, collection, count, detail in rows:
+            conn.execute(text("INSERT INTO audit_event (at, participant_id, key_id, action, collection_id, "
+                              "object_count, detail) VALUES (:a, :p, :k, :x, :c, :n, :d)"),
+                         {"a": at, "p": participant, "k": key, "x": action, "c": collection, "n": count, "d": detail})
+    upgrade_to_head()
+    with get_engine().connect() as conn:
+        chained = conn.execute(text("SELECT position, action, subject FROM audit_event ORDER BY position")).all()
+        uses = conn.execute(text("SELECT key_id, minute, participant_id, count FROM key_use")).all()
+    assert [tuple(r) for r in chained] == [(1, "participant.add", "lab-m"), (2, "objects.add", "lab-m"),
+                                           (3, "read.amber_red", None)]
+    assert [tuple(r) for r in uses] == [("k1", minute, pid, 7)]
+    from app.audit.chain import verify_database
+
+    result = verify_database()
+    assert result.ok and result.records == 3, result

@@ -147,7 +147,7 @@ class Contract:
         assert status in op["responses"], f"{op_id} answered {status}, undocumented"
         (media, content), = _resolve(self.document, op["responses"][status])["content"].items()
         assert response.headers["content-type"] == media, f"{op_id} {status}"
-        body = response.json()
+        body = response.text if media.startswith("text/plain") else response.json()
         validator = Draft202012Validator({**content["schema"], "components": self.document["components"]})
         problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
         assert not problems, f"{op_id} {status} does not fit the contract: {problems[:5]}"
@@ -219,10 +219,21 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
         contract.check("release_identity", admin.delete(f"participants/{slug}/identities/{claimed}"))
         contract.check("release_identity", admin.delete(f"participants/{slug}/identities/{claimed}"), 404)
         contract.check("issue_key", admin.post("participants/nobody/keys", json={}), 404)
+        contract.check("update_participant", admin.patch(f"participants/{slug}", json={"add_groups": ["g2"]}))
+        contract.check("update_participant", admin.patch(f"participants/{slug}", json={}), 422)
+        contract.check("update_participant", admin.patch("participants/nobody", json={"name": "N"}), 404)
+        contract.check("list_groups", admin.get("groups"))
+        contract.check("list_keys", admin.get(f"participants/{slug}/keys"))
+        contract.check("list_keys", admin.get("participants/nobody/keys"), 404)
+        rotated = contract.check("rotate_key", admin.post(f"keys/{key['key_id']}/rotate", json={"grace": "1h"}))
+        contract.check("rotate_key", admin.post(f"keys/{key['key_id']}/rotate", json={}), 422)  # rotating already
+        contract.check("rotate_key", admin.post("keys/aisx_k_0000000000000000/rotate", json={}), 404)
+        contract.check("issue_key", admin.post(f"participants/{slug}/keys", json={"expires": "0d"}), 422)
         contract.check("suspend_participant", admin.post(f"participants/{slug}/suspend"))
         contract.check("reinstate_participant", admin.post(f"participants/{slug}/reinstate"))
         contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"))
         contract.check("revoke_key", admin.delete(f"keys/{key['key_id']}"), 404)  # no longer active
+        contract.check("revoke_key", admin.delete(f"keys/{rotated['key_id']}"))
         made = contract.check("add_collection", admin.post("collections", json={
             "alias": "openapi-intel", "title": "OpenAPI intel", "description": "d", "default_group": "g1"}))
         contract.check("add_collection", admin.post("collections", json={"alias": "openapi-2",
@@ -236,15 +247,47 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
         contract.check("grant_access", admin.post("collections/openapi-intel/grants", json={"subject": "kind:cat"}),
                        422)
         contract.check("grant_access", admin.post("collections/openapi-intel/grants", json={"read": True}), 400)
+        contract.check("list_collections", admin.get("collections"))
+        contract.check("update_collection", admin.patch("collections/openapi-intel", json={"validation": "lenient"}))
+        contract.check("update_collection", admin.patch("collections/openapi-intel", json={}), 422)
+        contract.check("update_collection", admin.patch("collections/nothing", json={"title": "x"}), 404)
+        contract.check("list_grants", admin.get("collections/openapi-intel/grants"))
+        contract.check("list_grants", admin.get("collections/nothing/grants"), 404)
+        contract.check("revoke_grant", admin.delete(f"collections/openapi-intel/grants/{slug}"))
+        contract.check("revoke_grant", admin.delete(f"collections/openapi-intel/grants/{slug}"), 404)
+        contract.check("remove_collection", admin.delete("collections/shared"), 409)
+        contract.check("remove_collection", admin.delete("collections/openapi-intel"))
+        contract.check("remove_collection", admin.delete("collections/openapi-intel"), 404)
         contract.check("mint_audience_marking", admin.post("audiences", json={"recipient_groups": ["g1"]}))
         contract.check("mint_audience_marking", lab.client.post(
             f"{server.base_url}/admin/audiences", json={"embargo_until": "2030-01-01T00:00:00Z"}))
         contract.check("mint_audience_marking", admin.post("audiences", json={}), 422)
         contract.check("list_feeds", admin.get("feeds"))
+        contract.check("jobs_status", admin.get("jobs"))
+        contract.check("jobs_status", lab.client.get(f"{server.base_url}/admin/jobs"), 403)
         contract.check("list_audit_events", admin.get("audit", params={"limit": 50}))
         contract.check("list_audit_events", admin.get("audit", params={"since": "yesterday"}), 400)
         contract.check("list_audit_events", httpx.get(f"{server.base_url}/admin/audit"), 401)
+        contract.check("list_audit_events", admin.get("audit", params={"participant": "nobody-at-all"}), 404)
+        contract.check("verify_audit_chain", admin.get("audit/verify"))
+        contract.check("verify_audit_chain", lab.client.get(f"{server.base_url}/admin/audit/verify"), 403)
+        page = contract.check("export_audit_chain", admin.get("audit/export", params={"limit": 2}))
+        assert len(page["records"]) == 2 and page["next"] == page["records"][-1]["position"]
+        contract.check("export_audit_chain", admin.get("audit/export", params={"since": "someday"}), 400)
+        contract.check("list_producer_reads", admin.get("audit/reads", params={"producer": lab.slug}))
+        contract.check("list_producer_reads", admin.get("audit/reads", params={"producer": "nobody-at-all"}), 404)
+        contract.check("list_producer_reads", lab.client.get(f"{server.base_url}/admin/audit/reads",
+                                                             params={"producer": lab.slug}), 403)
+    contract.check("list_my_reads", lab.client.get(f"{server.base_url}/me/reads"))
+    contract.check("list_my_reads", lab.client.get(f"{server.base_url}/me/reads", params={"since": "x"}), 400)
+    contract.check("list_my_reads", httpx.get(f"{server.base_url}/me/reads"), 401)
     contract.check("get_health", httpx.get(f"{server.base_url}/healthz"))
+    metrics = f"{server.base_url}/metrics"
+    assert "aisx_http_request_duration_seconds" in contract.check("get_metrics", httpx.get(
+        metrics, headers={"Authorization": f"Bearer {server.admin_secret}"}))
+    contract.check("get_metrics", lab.client.get(metrics), 403)
+    contract.check("get_metrics", httpx.get(metrics), 401)
+    contract.check("get_metrics", httpx.get(metrics, headers={"Authorization": "Bearer aisx_s_wrong"}), 401)
     contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/exchange-audience.schema.json"))
     contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/nothing.json"), 404)
     contract.check("get_objects", httpx.get(f"{server.base_url}/taxii2/exchange/collections/x/objects/",
@@ -306,7 +349,7 @@ def test_collections_and_grants_through_the_admin_api(server: Server, lab: Parti
         assert [(e["participant"], e["collection_id"], json.loads(e["detail"])["alias"]) for e in added
                 if e["collection_id"] == cid] == [("admin", cid, "api-made")]
         grants = [(e["participant"], json.loads(e["detail"])) for e in admin.get(
-            "audit", params={"action": "collection.grant"}).json() if e["collection_id"] == cid]
+            "audit", params={"action": "collection.grant", "order": "oldest"}).json() if e["collection_id"] == cid]
         assert grants == [
             ("admin", {"subject_kind": "participant", "subject": lab.slug, "can_read": True, "can_write": True}),
             ("admin", {"subject_kind": "kind", "subject": "*", "can_read": True, "can_write": False}),
@@ -316,7 +359,7 @@ def test_collections_and_grants_through_the_admin_api(server: Server, lab: Parti
     server.cli_json("grant", "everyone", "cli-made", "--read")
     with httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
                       headers={"Authorization": f"Bearer {server.admin_secret}"}) as admin:
-        events = [(e["action"], e["participant"]) for e in admin.get("audit").json()
+        events = [(e["action"], e["participant"]) for e in admin.get("audit", params={"order": "oldest"}).json()
                   if e["collection_id"] == cli_made["id"]]
     assert events == [("collection.add", None), ("collection.grant", None)]
 

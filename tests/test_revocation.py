@@ -104,6 +104,6 @@ def test_suspension_takes_effect_at_once(cluster: Cluster) -> None:
         assert admin.post(f"/admin/participants/{agency.slug}/suspend").json()["suspended"] is True
     assert everywhere(cluster, spare) == {401}
     with admin_client(cluster.a) as admin:
-        actions = [e["action"] for e in admin.get("/admin/audit").json()
+        actions = [e["action"] for e in admin.get("/admin/audit", params={"order": "oldest"}).json()
                    if e["detail"] and agency.slug in str(e["detail"])]
     assert actions[-3:] == ["participant.suspend", "participant.reinstate", "participant.suspend"]

@@ -77,9 +77,11 @@ class Exposure:
         return found
 
 
-@pytest.fixture
-def exchange(tmp_path: Path) -> Iterator[Server]:
-    with running_server(tmp_path, settings={"AISX_AUTH_FAILURES_PER_MINUTE": "0"}) as srv:
+@pytest.fixture(params=["text", "json"])
+def exchange(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """In both log formats (AISX_LOG_FORMAT): the request lines of issue 16 are scanned like every other line."""
+    with running_server(tmp_path, settings={"AISX_AUTH_FAILURES_PER_MINUTE": "0",
+                                            "AISX_LOG_FORMAT": request.param}) as srv:
         yield srv
 
 
@@ -119,6 +121,16 @@ def test_no_secret_in_logs_cli_output_or_answers(exchange: Server) -> None:
     agency = seen.issued(suspended_key.json()["secret"])
     seen.outputs[-1] = (seen.outputs[-1][0], seen.outputs[-1][1], {agency})
     call("admin revoke", "DELETE", f"/admin/keys/{issued.json()['key_id']}", f"Bearer {admin}")
+    # issue 16: rotation shows the new secret once; key and participant lists show none (nor their hashes)
+    rotated = call("admin rotate", "POST", f"/admin/keys/{suspended_key.json()['key_id']}/rotate", f"Bearer {admin}",
+                   json={"grace": "1h"})
+    fresh = seen.issued(rotated.json()["secret"])
+    seen.outputs[-1] = (seen.outputs[-1][0], seen.outputs[-1][1], {fresh})
+    seen.cli(srv, "key", "rotate", lab_id, "--grace", "1h", "--json", issues=True)
+    for slug in ("leak-lab", "leak-agency"):
+        call("admin key list", "GET", f"/admin/participants/{slug}/keys", f"Bearer {admin}")
+    call("admin participant list", "GET", "/admin/participants", f"Bearer {admin}")
+    seen.cli(srv, "key", "list", "leak-lab")
 
     root = "/taxii2/exchange/"
     collection = shared_collection_id(httpx.Client(base_url=srv.root_url, headers={
@@ -145,6 +157,11 @@ def test_no_secret_in_logs_cli_output_or_answers(exchange: Server) -> None:
         for auth in [*good, *bad, None]:
             call(f"{method} {url}", method, url, auth)
         call(f"{method} {url} (X-Api-Key, cookie)", method, url, headers={"X-Api-Key": lab, "Cookie": f"key={lab}"})
+        # issue 16: the request id is logged and echoed; a secret sent as one, whole or in part, must be neither
+        for request_id in (lab, lab[7:], f"trace-{lab[7:]}", lab[7:40], admin):
+            call(f"{method} {url} (X-Request-ID)", method, url, f"Bearer {lab}", headers={"X-Request-ID": request_id})
+        call(f"{method} {url} (X-Request-ID, Basic)", method, url, _basic(lab_id, lab),
+             headers={"X-Request-ID": lab[7:]})
     for params in ({"api_key": lab}, {"next": lab}, {"match[id]": lab}, {"added_after": lab}, {"limit": lab},
                    {"match[version]": lab}, {"next": "x" * 9000 + lab}):
         call(f"GET objects {list(params)}", "GET", objects, f"Bearer {lab}", params=params)
@@ -172,6 +189,10 @@ def test_no_secret_in_logs_cli_output_or_answers(exchange: Server) -> None:
     srv.stop()  # flush and close the log
 
     log = srv.log_path.read_text(errors="replace")
+    request_lines = [line for line in log.splitlines() if "request_id" in line]
+    assert len(request_lines) >= seen.requests, "every request has its log line, and the scan covers them"
+    if srv.settings["AISX_LOG_FORMAT"] == "json":
+        assert all(line.startswith("{") for line in log.splitlines()), "one JSON object per line"
     banner = [line for line in log.splitlines() if admin in line]
     assert len(banner) == 1 and "secret:" in banner[0], "the operator's secret is shown once, in the banner"
     seen.outputs.append(("server.log", log, {admin}))

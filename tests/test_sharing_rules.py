@@ -647,17 +647,28 @@ def test_audit_trail(server: Server, people: dict[str, Participant], where: dict
     with admin_client(server) as admin:
         assert admin.post("/admin/participants/rules-vendor/suspend").status_code == 200
         assert admin.post("/admin/participants/rules-vendor/reinstate").status_code == 200
+    # who acted (actor), and whom it was about (participant): the suspension is by the operator, about the vendor
     wanted = {lab_a.slug: {"objects.add", "objects.delete", "audience.mint"},
-              agency.slug: {"read.amber_red", "key.use"}, "admin": {"participant.suspend", "participant.reinstate"}}
-    deadline = time.monotonic() + 10  # key use and AMBER/RED reads are flushed once a second
+              "admin": {"participant.suspend", "participant.reinstate"}}
     with admin_client(server) as admin:  # ``aisx audit`` reads the same events (tests/test_revocation.py runs it)
+        found = {slug: {e["action"] for e in admin.get("/admin/audit", params={
+            "actor": slug, "limit": 10000}).json()} for slug in wanted}
+        about = [e["action"] for e in admin.get("/admin/audit", params={"participant": "rules-vendor",
+                                                                          "action": "participant."}).json()]
+    assert all(wanted[s] <= found[s] for s in wanted), (wanted, found)
+    assert about[:2] == ["participant.reinstate", "participant.suspend"]  # newest first
+    # the agency's read of the AMBER object reaches its producer's reads, and its key use the key list
+    deadline = time.monotonic() + 10  # key use and AMBER/RED reads are flushed once a second
+    with admin_client(server) as admin:
         while True:
-            found = {slug: {e["action"] for e in admin.get("/admin/audit", params={
-                "participant": slug, "limit": 10000}).json()} for slug in wanted}
-            if all(wanted[s] <= found[s] for s in wanted) or time.monotonic() > deadline:
+            reads = admin.get("/admin/audit/reads", params={"producer": lab_a.slug}).json()["reads"]
+            keys = admin.get(f"/admin/participants/{agency.slug}/keys").json()
+            if ((agency.slug, obj["id"]) in {(r["reader"], r["object_id"]) for r in reads}
+                    and any(k["last_used"] for k in keys)) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-    assert all(wanted[s] <= found[s] for s in wanted), (wanted, found)
+    assert (agency.slug, obj["id"]) in {(r["reader"], r["object_id"]) for r in reads}, reads
+    assert any(k["last_used"] for k in keys), keys
     with admin_client(server) as admin:
         api = admin.get("/admin/audit", params={"participant": lab_a.slug, "action": "objects.delete"})
         assert api.status_code == 200 and api.json() and all(e["action"] == "objects.delete" for e in api.json())

@@ -2,23 +2,33 @@
 minting audience markings (any participant: producers need them to post to named recipients)."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
+from app.admin import audit as trail
 from app.admin import operations
-from app.admin.schemas import AudienceRequest, ClaimedIdentity, NewCollection, NewGrant, NewKey, NewParticipant
-from app.audit import query_events
+from app.admin.schemas import (
+    AudienceRequest,
+    ClaimedIdentity,
+    CollectionChange,
+    KeyRotation,
+    NewCollection,
+    NewGrant,
+    NewKey,
+    NewParticipant,
+    ParticipantUpdate,
+)
+from app.audit.chain import export_page, verify_database
 from app.config import get_settings
 from app.mirroring.upstream import feed_states
 from app.sharing.access import Caller
 from app.stix.markings import AudienceSpec
-from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
-from app.store import participants as store
-from app.store.engine import read_connection, write_transaction
+from app.stix.timestamps import TimestampError, parse_timestamp
+from app.store.engine import now_us, read_connection, write_transaction
 from app.taxii.auth import require_caller
 from app.taxii.envelope import read_body
 from app.taxii.errors import TaxiiError
@@ -69,7 +79,7 @@ def _write(action: Callable[Concatenate[Connection, P], T], *args: P.args, **kwa
 @router.get("/participants", operation_id="list_participants")
 def list_participants(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
     with read_connection() as conn:
-        return [operations.participant_view(p, store.list_keys(conn, p.id)) for p in store.list_participants(conn)]
+        return operations.list_participants(conn)
 
 
 @router.post("/participants", status_code=201, operation_id="add_participant", openapi_extra=_declares(NewParticipant))
@@ -94,8 +104,8 @@ def release_identity(slug: str, identity_id: str, caller: Caller = Depends(requi
 
 @router.post("/participants/{slug}/keys", status_code=201, operation_id="issue_key", openapi_extra=_declares(NewKey))
 def issue_key(slug: str, body: NewKey = Depends(_body(NewKey, require_operator)),
-              caller: Caller = Depends(require_operator)) -> dict[str, str]:
-    return _write(lambda conn: operations.new_key(conn, caller.participant_id, slug, body.label))
+              caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.new_key(conn, caller.participant_id, slug, body.label, body.expires))
 
 
 @router.post("/participants/{slug}/suspend", operation_id="suspend_participant")
@@ -113,6 +123,36 @@ def revoke_key(key_id: str, caller: Caller = Depends(require_operator)) -> dict[
     return _write(lambda conn: operations.revoke(conn, caller.participant_id, key_id))
 
 
+# ------------------------------------------------------------------ lifecycle (issue 16): participants and keys
+
+
+@router.patch("/participants/{slug}", operation_id="update_participant", openapi_extra=_declares(ParticipantUpdate))
+def update_participant(slug: str, body: ParticipantUpdate = Depends(_body(ParticipantUpdate, require_operator)),
+                       caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.update_participant(
+        conn, caller.participant_id, slug, name=body.name, add_groups=body.add_groups,
+        remove_groups=body.remove_groups))
+
+
+@router.get("/groups", operation_id="list_groups")
+def list_groups(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
+    with read_connection() as conn:
+        return operations.groups(conn)
+
+
+@router.get("/participants/{slug}/keys", operation_id="list_keys")
+def list_keys(slug: str, _: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
+    with read_connection() as conn:
+        return operations.keys_of(conn, slug)
+
+
+@router.post("/keys/{key_id}/rotate", status_code=201, operation_id="rotate_key",
+             openapi_extra=_declares(KeyRotation))
+def rotate_key(key_id: str, body: KeyRotation = Depends(_body(KeyRotation, require_operator)),
+               caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.rotate(conn, caller.participant_id, key_id, body.grace, body.expires))
+
+
 @router.post("/collections", status_code=201, operation_id="add_collection", openapi_extra=_declares(NewCollection))
 def add_collection(body: NewCollection = Depends(_body(NewCollection, require_operator)),
                    caller: Caller = Depends(require_operator)) -> dict[str, Any]:
@@ -126,6 +166,44 @@ def grant_access(collection: str, body: NewGrant = Depends(_body(NewGrant, requi
                  caller: Caller = Depends(require_operator)) -> dict[str, Any]:
     return _write(lambda conn: operations.set_access(conn, caller.participant_id, body.subject, collection,
                                                      read=body.read, write=body.write))
+
+
+# ------------------------------------------------------------------ listing, changing and removing collections
+
+
+@router.get("/collections", operation_id="list_collections")
+def list_collections(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
+    with read_connection() as conn:
+        return operations.list_collections(conn)
+
+
+@router.patch("/collections/{collection}", operation_id="update_collection",
+              openapi_extra=_declares(CollectionChange))
+def update_collection(collection: str, body: CollectionChange = Depends(_body(CollectionChange, require_operator)),
+                      caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    clear = "description" in body.model_fields_set and not body.description
+    return _write(lambda conn: operations.update_collection(
+        conn, caller.participant_id, collection, title=body.title, description=body.description or None,
+        clear_description=clear, validation=body.validation))
+
+
+@router.delete("/collections/{collection}", operation_id="remove_collection")
+def remove_collection(collection: str,
+                      force: bool = Query(False, description="Remove it even though it holds objects (they stay "
+                                                             "in the exchange)."),
+                      caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.remove_collection(conn, caller.participant_id, collection, force=force))
+
+
+@router.get("/collections/{collection}/grants", operation_id="list_grants")
+def list_grants(collection: str, _: Caller = Depends(require_operator)) -> dict[str, Any]:
+    with read_connection() as conn:
+        return operations.list_grants(conn, collection)
+
+
+@router.delete("/collections/{collection}/grants/{subject}", operation_id="revoke_grant")
+def revoke_grant(collection: str, subject: str, caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return _write(lambda conn: operations.revoke_access(conn, caller.participant_id, subject, collection))
 
 
 @router.post("/audiences", status_code=201, operation_id="mint_audience_marking",
@@ -149,33 +227,57 @@ def feeds(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
     return feed_states()
 
 
+@router.get("/jobs", operation_id="jobs_status")
+def jobs(_: Caller = Depends(require_operator)) -> dict[str, Any]:
+    """Which ``aisx serve`` instance leads (runs the background jobs: embargo release, upstream mirroring, ...)
+    and the jobs it runs, as ``aisx jobs status --json`` prints them."""
+    from app.jobs import status
+
+    return status()
+
+
 @router.get("/audit", operation_id="list_audit_events")
 def audit(
-    since: str | None = Query(None, description="RFC 3339 timestamp"),
-    participant: str | None = Query(None, description="participant slug"),
-    action: str | None = None,
+    actor: str | None = Query(None, description="acting participant slug, or 'exchange'"),
+    action: str | None = Query(None, description="action prefix"),
+    participant: str | None = Query(None, description="subject participant slug"),
+    collection: str | None = Query(None, description="collection id"),
+    since: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    until: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    order: Literal["newest", "oldest"] = Query("newest", description="newest or oldest first"),
     limit: int = Query(1000, ge=1, le=10000),
     _: Caller = Depends(require_operator),
 ) -> list[dict[str, Any]]:
+    filters = trail.Filters(actor, action, participant, collection, since, until, limit, order == "oldest")
     with read_connection() as conn:
-        return audit_events(conn, since, participant, action, limit)
+        return trail.audit_events(conn, filters)
 
 
-def audit_events(conn: Connection, since: str | None, participant: str | None, action: str | None,
-                 limit: int) -> list[dict[str, Any]]:
-    """Audit events with slugs and timestamps, for the API and ``aisx audit``."""
-    try:
-        since_us = parse_timestamp(since) if since else None
-    except TimestampError as exc:
-        raise TaxiiError(400, f"since: {exc}") from None
-    participant_id = None
-    if participant is not None:
-        row = store.get_participant_by_slug(conn, participant)
-        if row is None:
-            raise TaxiiError(404, f"no participant {participant!r}")
-        participant_id = row.id
-    slugs = {p.id: p.slug for p in store.list_participants(conn)}
-    events = query_events(conn, since=since_us, participant_id=participant_id, action=action, limit=limit)
-    return [{"at": format_timestamp(e["at"]), "participant": slugs.get(e["participant_id"]), "key_id": e["key_id"],
-             "action": e["action"], "collection_id": e["collection_id"], "object_count": e["object_count"],
-             "detail": e["detail"]} for e in events]
+@router.get("/audit/verify", operation_id="verify_audit_chain")
+def audit_verify(_: Caller = Depends(require_operator)) -> dict[str, Any]:
+    return verify_database().as_dict()
+
+
+@router.get("/audit/export", operation_id="export_audit_chain")
+def audit_export(
+    since: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    until: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    after: int | None = Query(None, ge=0, description="the previous page's next"),
+    limit: int = Query(1000, ge=1, le=10000),
+    _: Caller = Depends(require_operator),
+) -> dict[str, Any]:
+    now = now_us()
+    return export_page(since=trail.parse_moment("since", since, now), until=trail.parse_moment("until", until, now),
+                       after=after, limit=limit)
+
+
+@router.get("/audit/reads", operation_id="list_producer_reads")
+def audit_reads(
+    producer: str = Query(..., description="producer slug"),
+    since: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    until: str | None = Query(None, description="RFC 3339 timestamp or duration"),
+    limit: int = Query(10000, ge=1, le=100000),
+    _: Caller = Depends(require_operator),
+) -> dict[str, Any]:
+    with read_connection() as conn:
+        return trail.producer_reads(conn, producer, since, until, limit)

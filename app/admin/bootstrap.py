@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from app.admin.collections import add_collection
 from app.config import get_settings
 from app.feeds.definitions import load_feeds
-from app.feeds.registry import rebuild, sync_definitions
+from app.feeds.registry import rebuild, remove_undefined, sync_definitions
 from app.participants.keys import NewKey
 from app.participants.registry import add_participant, issue_key
 from app.sharing.exchange import mint_key, publish_definitions
@@ -33,7 +33,9 @@ class FirstOperator:
 def prepare() -> None:
     """Migrate, then create what every exchange has: the default API root, the ``shared`` and ``directory``
     collections, the exchange's definitions in every collection, and the feeds of ``AISX_FEEDS_DIR`` (new ones
-    backfilled). Idempotent; a bad feed file raises FeedError naming the file and the problem."""
+    backfilled, those whose file is gone removed). Idempotent; a bad feed file raises FeedError naming the file
+    and the problem (after the exchange's own definitions are committed: fixing the file and running any
+    ``aisx feed`` command then applies the feeds). Run by ``aisx serve`` and ``aisx db upgrade`` only."""
     upgrade_to_head()
     settings = get_settings()
     root = settings.default_api_root
@@ -48,11 +50,23 @@ def prepare() -> None:
         for api_root in collection_store.list_api_roots(conn):
             for row in collection_store.list_collections(conn, api_root.name):
                 publish_definitions(conn, row.id)
-        created, changed = sync_definitions(conn, load_feeds(settings.feeds_dir))
+    sync_feeds()
+
+
+def sync_feeds() -> list[tuple[str, str]]:
+    """Apply the feed files of ``AISX_FEEDS_DIR``, the source of truth: create new feeds (backfilled), update
+    changed ones (their grants from their ``[access]`` table), remove those whose file is gone (logged; objects
+    stay). Returns the (id, alias) of those removed. Run at start and by the ``aisx feed`` commands; raises
+    FeedError for a bad file (nothing applied then)."""
+    feeds = load_feeds(get_settings().feeds_dir)
+    with write_transaction() as conn:
+        created, changed = sync_definitions(conn, feeds)
+        removed = remove_undefined(conn, feeds)
         for feed_id in created:
             rebuild(conn, feed_id)
     for feed_id in changed:
         log.warning("feed %s: its selector changed; run `aisx feed rebuild %s` to recompute it", feed_id, feed_id)
+    return removed
 
 
 def bootstrap() -> FirstOperator | None:

@@ -1,5 +1,5 @@
-"""The audit trail: who did what, when, to which collection, with how many objects."""
+"""The audit trail: who did what, when, to which collection, with how many objects; chained (tamper-evident)."""
 
-from app.audit.log import note_key_use, note_sensitive_read, query_events, record
+from app.audit.log import note_key_use, note_sensitive_read, record
 
-__all__ = ["note_key_use", "note_sensitive_read", "query_events", "record"]
+__all__ = ["note_key_use", "note_sensitive_read", "record"]

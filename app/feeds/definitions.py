@@ -104,3 +104,15 @@ def load_feeds(directory: Path) -> list[FeedDefinition]:
                 raise FeedError(f"{feed.source}: {attr} {value!r} is also used by {seen[value]}")
             seen[value] = feed.source
     return feeds
+
+
+def definition_file(directory: Path, feed_id: str) -> Path | None:
+    """The file of ``directory`` that defines the feed ``feed_id``, if any, to name it in a message (a file that
+    does not parse is skipped here: loading the feeds reports it)."""
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        try:
+            if tomllib.loads(path.read_text()).get("id") == feed_id:
+                return path
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+    return None

@@ -2,12 +2,14 @@
 new definitions are backfilled, changed ones rebuilt on request, and arriving objects routed to every feed
 whose selector matches."""
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, update
 
+from app.audit import record
 from app.feeds.definitions import FeedDefinition, FeedError
 from app.feeds.selector import Facts, Selector
 from app.participants.registry import parse_subject
@@ -15,6 +17,7 @@ from app.sharing.exchange import publish_definitions
 from app.stix.ai import index_terms
 from app.store.collections import (
     CollectionRow,
+    delete_collection,
     get_api_root,
     insert_collection,
     list_collections,
@@ -39,6 +42,7 @@ _objects = stix_object_table
 _participants = participant_table
 _upstream_state = upstream_state_table
 _REBUILD_BATCH = 2000
+log = logging.getLogger("aisx")
 
 
 def sync_definitions(conn: Connection, feeds: Iterable[FeedDefinition]) -> tuple[list[str], list[str]]:
@@ -191,3 +195,19 @@ def _select_into(conn: Connection, feed_id: str, selector: Selector, feed_ids: s
                 wanted.append(row.object_seq)
         if wanted:
             add_to_collection(conn, feed_id, wanted, now_us())
+
+
+def remove_undefined(conn: Connection, feeds: Iterable[FeedDefinition]) -> list[tuple[str, str]]:
+    """Remove the feeds no file defines any more (the files are the source of truth): each feed collection with
+    its memberships, grants and mirroring checkpoint; the objects stay in the exchange. Logged and audited;
+    returns the (id, alias) of each feed removed."""
+    defined = {feed.id for feed in feeds}
+    query = select(_collections.c.id, _collections.c.alias).where(_collections.c.feed.is_not(None))
+    gone = [(i, a) for i, a in conn.execute(query.order_by(_collections.c.alias)) if i not in defined]
+    for feed_id, alias in gone:
+        removed = delete_collection(conn, feed_id)
+        record(conn, "feed.remove", participant_id=None, collection_id=feed_id,
+               detail={"alias": alias, "memberships": removed.memberships, "reason": "definition file removed"})
+        log.warning("feed %s (%s): its definition file is gone; removed (%d memberships dropped, the objects stay "
+                    "in the exchange)", alias, feed_id, removed.memberships)
+    return gone

@@ -9,6 +9,7 @@ this module for ``app.stix`` 17 times, and now 3 (plus one to name unknown ATLAS
 names some), ``marking_refs`` running on it once instead of 5 times (issue 15)."""
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.audit import record
 from app.config import get_settings
 from app.feeds.registry import route
 from app.feeds.selector import Facts
+from app.observability.metrics import metrics
 from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
 from app.sharing.reads import known_to_poster
 from app.sharing.rules import (
@@ -37,7 +39,7 @@ from app.stix.timestamps import format_timestamp
 from app.store import objects as object_store
 from app.store.audience import Audience
 from app.store.collections import CollectionRow
-from app.store.engine import note_rows_written, now_us, read_connection, write_transaction
+from app.store.engine import now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids
 from app.store.objects import Candidate, StoreOutcome
 from app.store.participants import claimed_identities, directory, get_participant
@@ -105,6 +107,7 @@ class _Entry:
     version: str
     ok: bool = False
     message: str | None = None  # why it failed
+    reason: str = "validation"  # for the metrics: validation, sharing or conflict
     warnings: list[Finding] = field(default_factory=list)  # kept for an accepted object
 
     def as_status(self) -> dict[str, str]:
@@ -169,6 +172,8 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
             audience = decide_audience(item, poster, target, people, markings)
         except ObjectRejected as exc:
             entries[index].message = str(exc)
+            entries[index].reason = "sharing"
+            metrics().sharing_refusals.labels(exc.rule or "other").inc()
             if item.type == "marking-definition":
                 markings.forget(item.stix_id)
             continue
@@ -182,6 +187,7 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
             entries[index].message = outcome.error
+            entries[index].reason = "conflict"
         kept = [(item, cand, out) for (_, item, cand), out in zip(placed, outcomes, strict=True) if out.seq]
         feeds = _route_to_feeds(conn, collection, poster, kept, now)
         _add_exchange_markings(conn, [collection.id, *feeds], kept, markings, now)
@@ -190,8 +196,17 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
                collection_id=collection.id, object_count=status.success_count,
                detail={"status_id": status.id, "failures": status.failure_count})
-    note_rows_written(status.success_count)
+    _count(entries)
     return status, [(i, e.message or "rejected") for i, e in enumerate(entries) if not e.ok]
+
+
+def _count(entries: list[_Entry]) -> None:
+    """The metrics of one submission, once it is committed."""
+    accepted = sum(1 for e in entries if e.ok)
+    if accepted:
+        metrics().objects_accepted.inc(accepted)
+    for reason, count in Counter(e.reason for e in entries if not e.ok).items():
+        metrics().objects_rejected.labels(reason).inc(count)
 
 
 def _preflight(item: CheckedObject, target: Target, poster: Poster, markings: _AudienceMarkings,
@@ -201,14 +216,14 @@ def _preflight(item: CheckedObject, target: Target, poster: Poster, markings: _A
     if item.stix_id in reserved and reserved[item.stix_id] != item.content_hash:
         copy = "" if reserved[item.stix_id] is None else " (only an exact copy of the exchange's own is accepted)"
         raise ObjectRejected(f"{item.stix_id} is reserved: it is {reserved_reason(item.stix_id)}. Reference it; "
-                             f"do not post an object under it{copy}")
+                             f"do not post an object under it{copy}", rule="reserved_id")
     if repost and item.type == "marking-definition" and item.stix_id not in markings.minted:
         check_copied_marking(item, poster)
     unknown = [] if repost else markings.unknown(item)  # a re-post keeps the audience decided at first
     if unknown and item.tlp is not None:  # (without TLP, that is the message to give)
         raise ObjectRejected(f"marking {unknown[0]} is neither TLP nor a marking-definition this exchange holds "
                              "for you (one it minted, or one you posted): send it in the same envelope, or mint an "
-                             "audience marking (POST /admin/audiences)")
+                             "audience marking (POST /admin/audiences)", rule="unknown_marking")
     check_public(target, item.tlp)
     if item.type == "identity" and item.stix_id in people.identities:
         _check_identity(item.stix_id, poster, repost=repost, claimed=claimed)
@@ -223,7 +238,7 @@ def _check_identity(stix_id: str, poster: Poster, *, repost: bool, claimed: bool
     if repost and not claimed:
         return
     raise ObjectRejected(f"{stix_id} is the identity of a participant of this exchange: the exchange "
-                         "publishes participants' identities (see the directory collection)")
+                         "publishes participants' identities (see the directory collection)", rule="identity")
 
 
 def _add_exchange_markings(conn: Connection, collection_ids: list[str],

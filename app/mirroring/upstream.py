@@ -25,6 +25,7 @@ from sqlalchemy import insert, select, update
 
 from app import ingest
 from app.feeds.definitions import FeedDefinition, Upstream
+from app.observability.metrics import metrics, seconds_since
 from app.sharing.rules import Poster
 from app.stix.timestamps import TimestampError, format_timestamp, parse_timestamp
 from app.store.collections import get_collection
@@ -74,7 +75,8 @@ def feed_states() -> list[dict[str, Any]]:
     """Every feed with its upstream and where mirroring stands (for `aisx feed list` and the admin API)."""
     result = []
     for feed in _feeds():
-        entry: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "title": feed.title, "selector": feed.selector}
+        entry: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "title": feed.title, "selector": feed.selector,
+                                 "access": {"read": list(feed.read), "public": feed.public}}
         if feed.upstream:
             state = _load_state(feed.id)
             entry["upstream"] = {
@@ -85,6 +87,16 @@ def feed_states() -> list[dict[str, Any]]:
             }
         result.append(entry)
     return result
+
+
+def mirror_lag() -> dict[tuple[str, ...], float]:
+    """Per upstream-mirrored feed (by alias), seconds since its last successful pull; +Inf when it never
+    succeeded. Read from the database at scrape time, so any worker of any instance answers the same."""
+    now = time.time()
+    with read_connection() as conn:
+        last = dict(conn.execute(select(_state.c.feed_id, _state.c.last_success_at)).tuples().all())
+    return {(feed.alias,): seconds_since(last[feed.id], now) if last.get(feed.id) is not None else float("inf")
+            for feed in _feeds() if feed.upstream is not None}
 
 
 def _condition(state: dict[str, Any]) -> str:
@@ -183,6 +195,7 @@ def _sync(feed: FeedDefinition, client: httpx.Client) -> dict[str, Any]:
     upstream = feed.upstream
     result: dict[str, Any] = {"id": feed.id, "alias": feed.alias, "accepted": 0, "rejected": 0, "pages": 0,
                               "failures": []}  # the first rejections, as the status resources list them
+    metrics().upstream_pulls.labels(feed.alias).inc()
     try:
         with read_connection() as conn:
             collection = get_collection(conn, feed.api_root, feed.id)
@@ -218,6 +231,7 @@ def _sync(feed: FeedDefinition, client: httpx.Client) -> dict[str, Any]:
             if checkpoint and (before is None or (_micros(checkpoint) or 0) > before):
                 state["checkpoint"] = checkpoint  # advanced only now that the page is stored
             state["objects_pulled"] += len(objects)
+            metrics().upstream_objects.labels(feed.alias).inc(len(objects))
             _save_state(feed.id, checkpoint=state["checkpoint"], objects_pulled=state["objects_pulled"])
             if not more:
                 break
@@ -234,6 +248,7 @@ def _sync(feed: FeedDefinition, client: httpx.Client) -> dict[str, Any]:
         expected = isinstance(exc, UpstreamError | httpx.HTTPError | httpx.InvalidURL)
         message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         result["error"] = message
+        metrics().upstream_failures.labels(feed.alias).inc()
         log.error("feed %s: %s", feed.alias, message, exc_info=not expected)
         try:
             _save_state(feed.id, last_error=message[:2000], last_error_at=now_us())
@@ -246,22 +261,30 @@ def sync_all(feed_id: str | None = None) -> list[dict[str, Any]]:
     return [sync_feed(feed) for feed in _feeds(feed_id) if feed.upstream is not None]
 
 
+def sync_due_feeds(due: dict[str, float], stop: threading.Event | None = None) -> None:
+    """One pass of background mirroring: sync every upstream feed whose poll interval has passed since its last
+    run (``due`` maps a feed id to when it is next due, kept by the caller between passes). Run by the leader
+    only (``app.jobs``): one instance mirrors, however many serve."""
+    try:
+        feeds = _feeds()
+    except Exception:  # e.g. the database is briefly unreachable: the next pass tries again
+        log.exception("upstream sync: cannot read the feeds")
+        return
+    for feed in feeds:
+        if stop is not None and stop.is_set():
+            return
+        if feed.upstream and time.monotonic() >= due.get(feed.id, 0):
+            sync_feed(feed)  # records its own errors
+            due[feed.id] = time.monotonic() + feed.upstream.poll_interval
+
+
 def start_background_sync(stop: threading.Event) -> threading.Thread:
-    """Poll every upstream at its interval until ``stop`` is set (run by `aisx serve`)."""
+    """Poll every upstream at its interval until ``stop`` is set, in this process whether or not it leads
+    (``aisx serve`` runs ``sync_due_feeds`` through ``app.jobs`` instead, on the leader only)."""
     def loop() -> None:
         due: dict[str, float] = {}
         while not stop.is_set():
-            try:
-                feeds = _feeds()
-            except Exception:  # e.g. the database is briefly unreachable: try again shortly
-                log.exception("upstream sync: cannot read the feeds")
-                feeds = []
-            for feed in feeds:
-                if stop.is_set():
-                    return
-                if feed.upstream and time.monotonic() >= due.get(feed.id, 0):
-                    sync_feed(feed)  # records its own errors
-                    due[feed.id] = time.monotonic() + feed.upstream.poll_interval
+            sync_due_feeds(due, stop)
             stop.wait(2.0)
 
     thread = threading.Thread(target=loop, name="aisx-upstream", daemon=True)

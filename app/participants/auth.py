@@ -16,11 +16,14 @@ from functools import lru_cache
 from app.audit import note_key_use
 from app.config import get_settings
 from app.errors import NotAuthenticated, TooManyRequests
-from app.participants.keys import hash_secret
+from app.observability.logs import note_key
+from app.observability.metrics import metrics
+from app.participants.keys import hash_secret, key_state
 from app.participants.ratelimit import Limiter, Verdict
 from app.sharing.access import Caller
+from app.stix.timestamps import format_timestamp
 from app.store import participants as store
-from app.store.engine import read_connection
+from app.store.engine import now_us, read_connection
 
 _KEY_ID = re.compile(r"^aisx_k_[0-9a-f]{16}\Z")  # anything else cannot be a key id: refused before any query
 
@@ -59,16 +62,20 @@ def resolve_caller(header: str | None, address: str = "-", certificate: str | No
         return None
     blocked = limiter().address_blocked(address)
     if not blocked.allowed:
+        metrics().rate_limited.labels("auth_failures").inc()
         raise _too_many("Too many failed authentications from this address; wait before retrying.", blocked)
     try:
         holder = _key_holder(header) if header else _certificate_holder(certificate or "")
         if holder.suspended:
-            raise NotAuthenticated("This participant is suspended; contact the exchange operators.")
-    except NotAuthenticated:
+            raise _refused("This participant is suspended; contact the exchange operators.", "suspended")
+    except NotAuthenticated as exc:
+        metrics().auth_failures.labels(exc.reason).inc()
         limiter().auth_failed(address)
         raise
+    note_key(holder.key.key_id)  # the request's log line names the key (never the secret)
     verdict = limiter().key_request(holder.key.key_id)
     if not verdict.allowed:
+        metrics().rate_limited.labels("key").inc()
         raise _too_many("This API key is over its request rate limit.", verdict)
     note_key_use(holder.participant_id, holder.key.key_id)
     return Caller(holder.participant_id, holder.slug, holder.kind, holder.groups, holder.identity_id,
@@ -80,16 +87,46 @@ def _key_holder(header: str) -> store.KeyHolder:
     secret_hash = hash_secret(secret)
     with read_connection() as conn:
         holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
-    if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash) or holder.key.revoked:
-        raise NotAuthenticated("Invalid or revoked API key.")
+    if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash):
+        raise _refused("Invalid or revoked API key.", "invalid")
+    refusal = key_refusal(holder.key, now_us())
+    if refusal is not None:
+        raise _refused(refusal, "expired" if "expired" in refusal else "revoked")
     return holder
+
+
+def _refused(message: str, reason: str) -> NotAuthenticated:
+    """A NotAuthenticated that also says, for the metrics, why: invalid (no such key), revoked, expired,
+    suspended, certificate (unknown or revoked); malformed credentials carry no reason."""
+    return NotAuthenticated(message, reason=reason)
+
+
+def key_refusal(key: store.KeyRow, now: int) -> str | None:
+    """Why a key whose secret matched no longer works at ``now``, or None while it does. Said plainly, because
+    only the holder of the secret gets this far: an unknown key gets the generic message above. The times are
+    compared here on every request (from the row the one lookup query read), so an expiry or the end of a
+    rotation's grace takes effect at that microsecond, in every worker, with no job to run."""
+    state = key_state(now, key.revoked_at, key.expires_at, key.replaced_by)
+    if state == "revoked":
+        assert key.revoked_at is not None
+        when = format_timestamp(key.revoked_at)
+        if key.replaced_by is not None:
+            return (f"This API key was revoked at {when}, when the grace period of its rotation ended; use the key "
+                    "that replaced it.")
+        return f"This API key was revoked at {when}."
+    if state == "expired":
+        assert key.expires_at is not None
+        return (f"This API key expired at {format_timestamp(key.expires_at)}; ask the exchange operators for a "
+                "new one.")
+    return None
 
 
 def _certificate_holder(fingerprint: str) -> store.KeyHolder:
     with read_connection() as conn:
         holder = store.find_certificate_holder(conn, normalise_fingerprint(fingerprint))
-    if holder is None or holder.key.revoked:
-        raise NotAuthenticated("This client certificate is not registered with the exchange, or it was revoked.")
+    if holder is None or holder.key.revoked_at is not None:
+        raise _refused("This client certificate is not registered with the exchange, or it was revoked.",
+                       "certificate")
     return holder
 
 

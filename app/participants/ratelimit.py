@@ -3,21 +3,25 @@
 Counting happens in memory (no database work on the request path); once a second each worker adds what it
 counted to per-window rows in the database (a minute unless ``rate_limit_window`` says otherwise) and reads back
 the totals of every worker. A limit is therefore exact within a worker and at most about a second late across
-workers, which is what a rate limit needs."""
+workers, which is what a rate limit needs.
 
+The once-a-second flush is bounded work (``app.store.counters``): one upsert of what changed, in a short
+transaction of its own (it used to take the exchange-wide write lock, so every worker queued behind ingests once
+a second), and an indexed read of the current and previous windows only. Old windows are deleted by the leader's
+``counters-cleanup`` job (``forget_old_windows``). A flush that fails is logged (once per run of failures, and
+when flushing works again) and its counts are kept in memory and added at the next flush, not dropped."""
+
+import logging
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from app.observability.metrics import metrics
+from app.store import counters
+from app.store.engine import read_connection, short_transaction
 
-from app.store.engine import write_transaction
-from app.store.models import rate_counter_table
-
-_table = rate_counter_table
+log = logging.getLogger("aisx.ratelimit")
 MINUTE = 60
 
 
@@ -51,20 +55,25 @@ class SharedCounter:
         with self._lock:
             return self._global.get((key, window), 0) + self._local.get((key, window), 0)
 
-    def flush(self, conn: Connection) -> None:
+    def take_pending(self) -> Counter[tuple[str, int]]:
+        """What this worker counted since the last flush (handed to the database by the caller)."""
         with self._lock:
             pending, self._local = self._local, Counter()
-        current = self._window(time.time())
-        for (key, window), delta in pending.items():
-            values = {"scope": self.scope, "key": key, "window": window, "count": delta}
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(_table).values(**values)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=["scope", "key", "window"], set_={"count": _table.c.count + delta}))
-        rows = conn.execute(select(_table.c.key, _table.c.window, _table.c.count).where(
-            _table.c.scope == self.scope, _table.c.window >= current - self.length)).all()
+        return pending
+
+    def give_back(self, pending: Counter[tuple[str, int]]) -> None:
+        """Counts whose flush failed: kept for the next one, except windows no limit looks at any more."""
+        oldest = self._window(time.time()) - self.length
+        with self._lock:
+            self._local.update({k: n for k, n in pending.items() if k[1] >= oldest})
+
+    def since(self) -> int:
+        """The first window a verdict may still need: the previous one (its totals finish arriving late)."""
+        return self._window(time.time()) - self.length
+
+    def learn(self, totals: dict[tuple[str, int], int]) -> None:
         with self._lock:  # what was counted since the swap is still in _local, and not yet in these totals
-            self._global = {(key, window): count for key, window, count in rows}
+            self._global = totals
 
 
 class Limiter:
@@ -75,6 +84,8 @@ class Limiter:
         self.requests, self.failures = SharedCounter("key", window), SharedCounter("auth-failure", window)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._failing = False
+        self.flush_failures = 0
 
     def _ensure_flushing(self) -> None:
         if self._thread is None:
@@ -85,12 +96,37 @@ class Limiter:
                     self._thread.start()
 
     def _merge(self) -> None:
+        """Add this worker's counts to the database and read back everyone's. On failure the counts wait for
+        the next flush, the limits stay in force with what this worker knows, and the failure is logged."""
+        pending = [(counter, counter.take_pending()) for counter in (self.requests, self.failures)]
         try:
-            with write_transaction() as conn:
-                self.requests.flush(conn)
-                self.failures.flush(conn)
-        except Exception:  # the database is away: these counts are lost, the limits stay in force
-            pass
+            with short_transaction() as conn:
+                for counter, deltas in pending:
+                    counters.add_counts(conn, counter.scope, deltas)
+        except Exception as exc:
+            for counter, deltas in pending:
+                counter.give_back(deltas)
+            self._failed(exc)
+            return
+        try:
+            with read_connection() as conn:
+                totals = [counters.totals_since(conn, c.scope, c.since()) for c in (self.requests, self.failures)]
+        except Exception as exc:  # the counts are stored; only the others' totals are a second older
+            self._failed(exc)
+            return
+        self.requests.learn(totals[0])
+        self.failures.learn(totals[1])
+        if self._failing:
+            log.warning("rate-limit counters: flushing works again")
+            self._failing = False
+
+    def _failed(self, exc: Exception) -> None:
+        self.flush_failures += 1
+        metrics().counter_flush_failures.inc()
+        if not self._failing:
+            log.error("rate-limit counters: cannot flush to the database (%s: %s); the counts are kept and "
+                      "retried every second", type(exc).__name__, exc)
+        self._failing = True
 
     def _run(self) -> None:
         while True:
@@ -120,3 +156,11 @@ class Limiter:
         if self.auth_failures:
             self._ensure_flushing()
             self.failures.count(address)
+
+
+def forget_old_windows(window: int) -> int:
+    """Delete the counts of windows that ended before the previous one (no verdict reads them any more); how
+    many rows went. The leader runs it once a window (``counters-cleanup`` in ``app.jobs.registry``)."""
+    before = int(time.time()) // window * window - window
+    with short_transaction() as conn:
+        return counters.delete_windows_before(conn, before)

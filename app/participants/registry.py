@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from app.config import get_settings
 from app.errors import NotFound, Refused
 from app.participants.directory import DIRECTORY_ALIAS, publish_identity
-from app.participants.keys import NewKey, new_key
+from app.participants.keys import NewKey, key_state, new_key
 from app.sharing.exchange import reserved_objects
 from app.store import participants as store
 from app.store.collections import Subject, find_collection
@@ -137,9 +137,87 @@ def _check_identity_id(identity_id: str) -> None:
         raise RegistryError(f"{identity_id!r} is not a STIX identity id (identity--<lower-case UUID>)")
 
 
-def issue_key(conn: Connection, slug: str, label: str | None = None) -> NewKey:
+def issue_key(conn: Connection, slug: str, label: str | None = None, expires_at: int | None = None,
+              now: int | None = None) -> NewKey:
+    """A new key for ``slug``, working until ``expires_at`` (µs; None: until revoked)."""
     participant = _participant(conn, slug)
     key = new_key()
     store.insert_key(conn, key_id=key.key_id, participant_id=participant.id, secret_hash=key.secret_hash,
-                     label=label, created_at=now_us())
+                     label=label, created_at=now or now_us(), expires_at=expires_at)
     return key
+
+
+# ------------------------------------------------------------------ lifecycle: changing participants, rotating keys
+
+
+@dataclass(frozen=True)
+class Rotation:
+    old_key_id: str
+    new: NewKey
+    participant: str
+    label: str | None
+    expires_at: int | None  # the new key's
+    old_revoked_at: int  # when the old key stops working (the end of the grace)
+
+
+def rotate_key(conn: Connection, key_id: str, grace: int, expires_in: int | None = None) -> Rotation:
+    """Replace a working key by a new one for the same participant with the same label: the old key keeps working
+    for ``grace`` µs (0: stops at once), so clients can switch over, then answers 401 "revoked". The new key
+    expires ``expires_in`` µs from now if given, else after the old key's own lifetime if it had one (a 90-day
+    key is replaced by a 90-day key), else never. Refused for a key that is revoked, expired or already
+    rotated."""
+    old = store.get_key(conn, key_id)
+    if old is None:
+        raise NotFound(f"no key {key_id!r}")
+    now = now_us()
+    state = key_state(now, old.revoked_at, old.expires_at, old.replaced_by)
+    if state != "active":
+        detail = f" (replaced by {old.replaced_by})" if old.replaced_by else ""
+        raise RegistryError(f"key {key_id} is {state}{detail}: only an active key can be rotated")
+    label, created_at = store.key_label(conn, key_id)
+    if expires_in is None and old.expires_at is not None:
+        expires_in = old.expires_at - created_at
+    expires_at = now + expires_in if expires_in is not None else None
+    participant = store.get_participant(conn, old.participant_id)
+    assert participant is not None
+    key = issue_key(conn, participant.slug, label, expires_at, now)
+    if not store.replace_key(conn, key_id, key.key_id, now + grace, now):
+        raise RegistryError(f"key {key_id} changed while it was being rotated; try again")
+    return Rotation(key_id, key, participant.slug, label, expires_at, now + grace)
+
+
+def update_participant(conn: Connection, slug: str, name: str | None = None, add_groups: list[str] | None = None,
+                       remove_groups: list[str] | None = None) -> tuple[store.ParticipantRow, store.ParticipantRow]:
+    """Rename ``slug`` and/or change its groups; (before, after). Joining a group it is in, or leaving one it is
+    not in, is refused (it is a typing error more often than not, and the audit record should say what changed).
+    The new groups count from the participant's next request: group grants and objects addressed to a group
+    follow them, including objects addressed to the group before it joined (the audience was frozen as the
+    group's name, not its members)."""
+    before = _participant(conn, slug)
+    add, remove = list(dict.fromkeys(add_groups or [])), list(dict.fromkeys(remove_groups or []))
+    if name is None and not add and not remove:
+        raise RegistryError("nothing to change: give a new name, groups to add or groups to remove")
+    if name is not None and not name.strip():
+        raise RegistryError("the name must not be empty")
+    if name is not None and len(name) > 200:
+        raise RegistryError("the name must be at most 200 characters")
+    for group in add:
+        if not _SLUG.match(group):
+            raise RegistryError(f"group {group!r} must be lower-case letters, digits and '-'")
+    both = sorted(set(add) & set(remove))
+    if both:
+        raise RegistryError(f"group {both[0]!r} is both added and removed")
+    already = sorted(set(add) & set(before.groups))
+    if already:
+        raise RegistryError(f"{slug} is already in group {already[0]!r}")
+    absent = sorted(set(remove) - set(before.groups))
+    if absent:
+        raise RegistryError(f"{slug} is not in group {absent[0]!r}")
+    if name is not None and name != before.name:
+        store.set_name(conn, before.id, name)
+        directory = find_collection(conn, DIRECTORY_ALIAS, get_settings().default_api_root)
+        renamed = _participant(conn, slug)
+        if directory is not None:  # a new version of its identity object, under the new name
+            publish_identity(conn, directory.id, renamed, store.participant_created_at(conn, before.id), now_us())
+    store.change_groups(conn, before.id, add, remove)
+    return before, _participant(conn, slug)

@@ -1,4 +1,5 @@
-"""The embargo release job: every worker, every ``embargo_release_interval`` seconds, dates the pending members
+"""The embargo release job: on the leader among ``aisx serve`` instances (``app.jobs``), every
+``embargo_release_interval`` seconds, dates the pending members
 whose embargo has ended (``app.store.objects.release_due``) in a write transaction of their own.
 
 Each write transaction releases what is due as well (``add_to_collection`` does it first), so under a steady
@@ -10,7 +11,6 @@ of the embargo); it is visible at most one interval (default 1 s) plus one wait 
 The job probes with a read first (one index seek), so an idle worker never takes the write lock."""
 
 import logging
-import threading
 
 from app.store import objects as object_store
 from app.store.engine import now_us, read_connection, write_transaction
@@ -30,17 +30,3 @@ def release() -> int:
         released += count
         if count < object_store.RELEASE_BATCH:
             return released
-
-
-def start_release_job(stop: threading.Event, interval: float) -> threading.Thread:
-    """Run ``release`` every ``interval`` seconds until ``stop`` is set."""
-    def loop() -> None:
-        while not stop.wait(interval):
-            try:
-                release()
-            except Exception:  # e.g. the database is briefly away: the next tick tries again
-                log.exception("embargo release failed")
-
-    thread = threading.Thread(target=loop, name="aisx-embargo", daemon=True)
-    thread.start()
-    return thread

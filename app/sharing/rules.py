@@ -45,7 +45,8 @@ def check_creator(obj: dict[str, Any], poster: Poster) -> None:
     raise ObjectRejected(
         f"'created_by_ref' is {creator!r}, which is not you: omit it, or use your identity "
         f"{poster.identity_id} or your pseudonym {poster.pseudonym_identity_id} (impersonation is refused; an "
-        "identity id your organisation already publishes under can be attached to you by the exchange operators)"
+        "identity id your organisation already publishes under can be attached to you by the exchange operators)",
+        rule="impersonation",
     )
 
 
@@ -53,10 +54,10 @@ def _recipients(spec: AudienceSpec, directory: Directory) -> tuple[frozenset[int
     unknown = [i for i in spec.identities if i not in directory.identities]
     if unknown:
         raise ObjectRejected(f"recipient_identities names no participant of this exchange: {', '.join(unknown)} "
-                             "(see the directory collection)")
+                             "(see the directory collection)", rule="unknown_recipient")
     missing = [g for g in spec.groups if g not in directory.groups]
     if missing:
-        raise ObjectRejected(f"recipient_groups names unknown groups: {', '.join(missing)}")
+        raise ObjectRejected(f"recipient_groups names unknown groups: {', '.join(missing)}", rule="unknown_recipient")
     return frozenset(directory.identities[i] for i in spec.identities), frozenset(spec.groups)
 
 
@@ -79,23 +80,26 @@ def decide_audience(
     if tlp is None:
         raise ObjectRejected(
             "no TLP marking: add a TLP 2.0 marking-definition id to 'object_marking_refs' (e.g. TLP:GREEN "
-            f"{TLP2_IDS[Tlp.GREEN]}); the exchange never adds one"
+            f"{TLP2_IDS[Tlp.GREEN]}); the exchange never adds one",
+            rule="no_tlp",
         )
     specs = [s for s in (audience_marking(r) for r in item.marking_refs if r not in TLP_BY_ID) if s is not None]
     if len(specs) > 1:
-        raise ObjectRejected("more than one exchange-audience marking; reference exactly one")
+        raise ObjectRejected("more than one exchange-audience marking; reference exactly one", rule="audience")
     spec = specs[0] if specs else AudienceSpec()
     participants, groups = _recipients(spec, directory)
     check_public(target, tlp)
     if tlp == Tlp.CLEAR and spec.has_recipients:
-        raise ObjectRejected("TLP:CLEAR cannot carry recipients: it is for everyone. Use TLP:GREEN or stricter")
+        raise ObjectRejected("TLP:CLEAR cannot carry recipients: it is for everyone. Use TLP:GREEN or stricter",
+                             rule="audience")
     if tlp == Tlp.RED and not spec.has_recipients:
         raise ObjectRejected("TLP:RED needs named recipients: reference an exchange-audience marking "
-                             f"({AUDIENCE_EXTENSION_ID}) with recipient_identities or recipient_groups")
+                             f"({AUDIENCE_EXTENSION_ID}) with recipient_identities or recipient_groups",
+                             rule="audience")
     if tlp in (Tlp.AMBER, Tlp.AMBER_STRICT) and not spec.has_recipients:
         if target.default_group is None:
             raise ObjectRejected(f"{tlp.label} needs named recipients (an exchange-audience marking) in a "
-                                 "collection without a default group")
+                                 "collection without a default group", rule="audience")
         groups = frozenset({target.default_group})  # frozen now: later config changes do not re-scope it
     return Audience(tlp, spec.embargo_until, participants, groups)
 
@@ -103,7 +107,8 @@ def decide_audience(
 def check_public(target: Target, tlp: Tlp | None) -> None:
     """A public collection accepts TLP:CLEAR only (an object without TLP is refused for that reason instead)."""
     if target.public and tlp is not None and tlp != Tlp.CLEAR:
-        raise ObjectRejected(f"this collection is public and accepts TLP:CLEAR only, not {tlp.label}")
+        raise ObjectRejected(f"this collection is public and accepts TLP:CLEAR only, not {tlp.label}",
+                             rule="public_collection")
 
 
 def check_copied_marking(item: CheckedObject, poster: Poster) -> None:
@@ -118,8 +123,9 @@ def check_copied_marking(item: CheckedObject, poster: Poster) -> None:
 def own_audience_spec(item: CheckedObject) -> AudienceSpec | None:
     """The audience of an exchange-audience marking-definition a participant posts, or None for other objects."""
     if item.audience_error is not None:
-        raise ObjectRejected(item.audience_error)
+        raise ObjectRejected(item.audience_error, rule="audience")
     if item.audience is not None and item.obj.get("created_by_ref") is not None:
         raise ObjectRejected("an exchange-audience marking-definition posted by a participant must not have "
-                             "'created_by_ref' (it would identify you); or ask the exchange to mint one")
+                             "'created_by_ref' (it would identify you); or ask the exchange to mint one",
+                             rule="audience")
     return item.audience

@@ -32,7 +32,12 @@ _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
 
 
 class ObjectRejected(ValueError):
-    """The object cannot be stored; the message says what to fix."""
+    """The object cannot be stored; the message says what to fix. ``rule``: for a sharing rule's refusal, its
+    short name (the metrics count refusals by rule)."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,15 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
-from app.store.models import api_root_table, collection_table, grant_table
+from app.store.models import (
+    api_root_table,
+    collection_table,
+    grant_table,
+    membership_table,
+    upstream_state_table,
+)
 
 _roots = api_root_table
 _collections = collection_table
@@ -129,3 +135,86 @@ def set_grant(conn: Connection, collection_id: str, subject: Subject, can_read: 
     else:
         conn.execute(insert(_grants).values(collection_id=collection_id, subject_kind=subject.kind,
                                             subject=subject.value, can_read=can_read, can_write=can_write))
+
+
+# ------------------------------------------------------------------ listing, changing and removing collections
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    subject_kind: str  # participant | group | kind
+    subject: str
+    can_read: bool
+    can_write: bool
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """A collection as the operator lists it: its row, its feed definition (JSON; None: not a feed), how many
+    object versions participants put in it, and its grants."""
+
+    row: CollectionRow
+    feed: str | None
+    objects: int
+    grants: tuple[GrantRow, ...]
+
+
+def collection_summaries(conn: Connection, collection_id: str | None = None) -> list[CollectionSummary]:
+    """Every collection (or one), in API root then creation order. Three statements whatever the number of
+    collections: the rows, one grouped count of memberships, the grants.
+
+    ``objects`` counts the memberships of object versions a participant posted (mirrored ones included, pending
+    embargoed ones included); the exchange's own objects (its identity, TLP and extension definitions, minted
+    markings, the directory's identities) are left out: every collection holds them and they can be published
+    again, so they never make a collection "hold objects"."""
+    rows = select(_collections)
+    counts = (select(membership_table.c.collection_id, func.count())
+              .where(membership_table.c.producer_id.is_not(None)).group_by(membership_table.c.collection_id))
+    grants = select(_grants).order_by(_grants.c.subject_kind, _grants.c.subject)
+    if collection_id is not None:
+        rows = rows.where(_collections.c.id == collection_id)
+        counts = counts.where(membership_table.c.collection_id == collection_id)
+        grants = grants.where(_grants.c.collection_id == collection_id)
+    held: dict[str, int] = {cid: n for cid, n in conn.execute(counts)}
+    by_collection: dict[str, list[GrantRow]] = {}
+    for g in conn.execute(grants):
+        by_collection.setdefault(g.collection_id, []).append(GrantRow(g.subject_kind, g.subject, g.can_read,
+                                                                      g.can_write))
+    return [CollectionSummary(_collection(r), r.feed, held.get(r.id, 0), tuple(by_collection.get(r.id, ())))
+            for r in conn.execute(rows.order_by(_collections.c.api_root, _collections.c.created_at,
+                                                _collections.c.id))]
+
+
+def update_collection(conn: Connection, collection_id: str, values: dict[str, str | None]) -> None:
+    """Set some of title, description and validation."""
+    assert set(values) <= {"title", "description", "validation"}, values
+    if values:
+        conn.execute(update(_collections).where(_collections.c.id == collection_id).values(**values))
+
+
+def delete_grant(conn: Connection, collection_id: str, subject: Subject) -> bool:
+    """Remove ``subject``'s grant on a collection; False if it had none."""
+    return conn.execute(delete(_grants).where(
+        _grants.c.collection_id == collection_id, _grants.c.subject_kind == subject.kind,
+        _grants.c.subject == subject.value)).rowcount > 0
+
+
+@dataclass(frozen=True)
+class Removed:
+    memberships: int  # object versions that were members (the exchange's own included)
+    pending: int  # of which pending (embargoed, not yet released)
+    grants: int
+
+
+def delete_collection(conn: Connection, collection_id: str) -> Removed:
+    """Remove a collection with its memberships (pending ones included), grants and mirroring checkpoint. The
+    object versions stay in the exchange (``stix_object``, with their owners, audiences and memberships of other
+    collections): only this collection's hold on them goes. Set-based: one DELETE per table."""
+    members = membership_table
+    pending = conn.execute(select(func.count()).select_from(members).where(
+        members.c.collection_id == collection_id, members.c.release_at.is_not(None))).scalar_one()
+    dropped = conn.execute(delete(members).where(members.c.collection_id == collection_id)).rowcount
+    grants = conn.execute(delete(_grants).where(_grants.c.collection_id == collection_id)).rowcount
+    conn.execute(delete(upstream_state_table).where(upstream_state_table.c.feed_id == collection_id))
+    conn.execute(delete(_collections).where(_collections.c.id == collection_id))
+    return Removed(dropped, pending, grants)

@@ -5,7 +5,6 @@ every write takes its ``date_added`` only once it holds that lock. So date_added
 ``added_after`` poller can never miss an object that committed "in the past"."""
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.config import get_settings
+from app.observability.metrics import metrics
 
 _WRITE_LOCK_KEY = 0x41495358  # "AISX"
 
@@ -67,7 +67,20 @@ def _configure_sqlite(engine: Engine) -> None:
 @lru_cache
 def get_engine() -> Engine:
     settings = get_settings()
-    return make_engine(settings.database_url, settings.db_pool_size)
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    _watch_pool(engine)
+    return engine
+
+
+def _watch_pool(engine: Engine) -> None:
+    """Keep the pool gauges of this process current: its size once, and one more connection in use at each
+    checkout, one less at each checkin (SQLAlchemy dispatches a checkin for every connection that was checked
+    out, an invalidated one too)."""
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    metrics().pool_size.set(size() if callable(size) else 0)
+    event.listen(pool, "checkout", lambda *_: metrics().pool_checked_out.inc())
+    event.listen(pool, "checkin", lambda *_: metrics().pool_checked_out.dec())
 
 
 def _read_engine() -> Engine:
@@ -102,32 +115,34 @@ def write_transaction() -> Iterator[Connection]:
             yield conn
 
 
-_FIRST_ANALYZE = 1_000
-_ANALYZE_EVERY = 20_000
-_written = 0
-_next_analyze = _FIRST_ANALYZE
-_analyze_lock = threading.Lock()
+@contextmanager
+def short_transaction() -> Iterator[Connection]:
+    """A plain transaction for bookkeeping that orders nothing against the objects (the rate-limit counters):
+    on PostgreSQL without the exchange-wide write lock, so it never waits behind an ingest or makes one wait
+    (the flushers of every worker took that lock once a second); on SQLite ``BEGIN IMMEDIATE`` still, which is
+    how SQLite has one writer without deadlocks between readers that upgrade."""
+    engine = get_engine()
+    with engine.connect() as raw:
+        conn = raw.execution_options(aisx_write=True)
+        with conn.begin():
+            yield conn
 
 
-def note_rows_written(count: int) -> None:
-    """Refresh the planner's statistics as this process writes: after 1,000 object versions, then each time
-    the count doubles, then every 20,000.
+def stored_versions() -> int:
+    """How many object versions were ever stored (the highest ``stix_object.seq``: one index seek), the
+    planner-statistics job's measure of growth."""
+    with get_engine().connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(seq), 0) FROM stix_object")).scalar() or 0)
 
-    The visibility predicate is a set of correlated subqueries whose plans depend on table sizes: on tables that
-    grew since they were last analysed (PostgreSQL's autovacuum lags behind bulk ingest; SQLite has no statistics
-    until someone runs ANALYZE) the planner may scan where it should seek — a page of 1,000 goes from
-    milliseconds to a second at 1M objects."""
-    global _written, _next_analyze
-    with _analyze_lock:
-        _written += count
-        if _written < _next_analyze:
-            return
-        _next_analyze = _written + min(max(_written, _FIRST_ANALYZE), _ANALYZE_EVERY)
+
+def refresh_statistics() -> None:
+    """ANALYZE the tables the read queries plan over (sampled on SQLite: fast at any size, enough for the
+    planner to pick the selective index)."""
     engine = get_engine()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE stix_object, membership, object_audience, object_term"))
-        else:  # sampled statistics: fast at any size, enough for the planner to pick the selective index
+        else:
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
             conn.exec_driver_sql("ANALYZE")
         conn.commit()

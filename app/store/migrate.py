@@ -3,9 +3,13 @@
 from pathlib import Path
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from alembic import command
-from app.store.engine import write_transaction
+from app.config import get_settings
+from app.store.engine import read_connection, write_transaction
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -33,3 +37,16 @@ def upgrade_to_head() -> None:
         command.upgrade(config, "head")
 
 
+
+
+def schema_revisions() -> tuple[str | None, str]:
+    """(the database's schema revision, None if it has no AISX schema; the revision this code needs). Reads the
+    migration scripts' headers and one row: no migration runs and nothing is written."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    url = make_url(get_settings().database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:") and not Path(url.database).exists():
+        return None, head  # (connecting would create the file)
+    with read_connection() as conn:
+        return MigrationContext.configure(conn).get_current_revision(), head

@@ -96,7 +96,9 @@ class ApiKey(SQLModel, table=True):
     secret_hash: str = Field(max_length=64, unique=True)
     label: str | None = Field(default=None, max_length=200)
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger))  # may lie ahead: a rotation's grace
+    expires_at: int | None = Field(default=None, sa_column=Column(BigInteger))  # NULL: never expires
+    replaced_by: str | None = Field(default=None, max_length=64)  # the key a rotation issued in its place
 
 
 class Grant(SQLModel, table=True):
@@ -151,10 +153,19 @@ class ObjectAudience(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what, when: writes, deletes, key use, admin actions, reads of AMBER/RED objects."""
+    """Who did what, when: writes, deletes, admin actions. Each record is chained to the one before it (per
+    exchange, in commit order): ``position`` counts from 1, ``prev_hash`` is the previous record's ``hash`` and
+    ``hash`` the SHA-256 of the record's canonical form (``app.store.audit``; docs/audit.md).
+
+    ``participant_id`` is the actor (NULL: the exchange itself, e.g. the CLI); ``subject`` the slug of the
+    participant the event is about (the one admitted, suspended, given a key; the poster of objects)."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_subject", "subject", "position"),
+        Index("ux_audit_position", "position", unique=True),
+    )
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
     participant_id: int | None = Field(default=None, index=True)
@@ -163,6 +174,36 @@ class AuditEvent(SQLModel, table=True):
     collection_id: str | None = Field(default=None, max_length=36)
     object_count: int = Field(default=0)
     detail: str | None = Field(default=None, sa_column=Column(Text))
+    subject: str | None = Field(default=None, max_length=64)
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class KeyUse(SQLModel, table=True):
+    """Requests authenticated by a key, per minute (µs of the minute's start): one row per key and minute, its
+    count upserted by each worker's flush (``app.audit.log``). The primary key (key_id, minute) answers a key's
+    last use with one backward seek."""
+
+    __tablename__ = "key_use"
+    key_id: str = Field(primary_key=True, max_length=64)
+    minute: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    participant_id: int = Field(index=True)
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ObjectRead(SQLModel, table=True):
+    """Reads of a producer's AMBER or RED object by another participant, per day (µs of the UTC day's start):
+    one row per (reader, producer, object, day), its count (object versions served) upserted by the flush.
+    The producer is the real poster, also of objects posted anonymously or under its pseudonym."""
+
+    __tablename__ = "object_read"
+    __table_args__ = (Index("ix_object_read_producer", "producer_id", "day"), Index("ix_object_read_day", "day"))
+    reader_id: int = Field(primary_key=True)
+    producer_id: int = Field(primary_key=True)
+    stix_id: str = Field(primary_key=True, max_length=150)
+    day: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class Membership(SQLModel, table=True):
@@ -242,6 +283,8 @@ class RateCounter(SQLModel, table=True):
     """Events per key and one-minute window, summed over every worker (rate limits)."""
 
     __tablename__ = "rate_counter"
+    # the flushers read the current windows of a scope every second; the cleanup deletes old windows
+    __table_args__ = (Index("ix_rate_counter_scope_window", "scope", "window"),)
     scope: str = Field(primary_key=True, max_length=16)
     key: str = Field(primary_key=True, max_length=100)
     window: int = Field(sa_column=Column(BigInteger, primary_key=True))
@@ -281,6 +324,8 @@ grant_table = _table_of(Grant)
 stix_object_table = _table_of(StixObject)
 object_audience_table = _table_of(ObjectAudience)
 audit_event_table = _table_of(AuditEvent)
+key_use_table = _table_of(KeyUse)
+object_read_table = _table_of(ObjectRead)
 membership_table = _table_of(Membership)
 status_resource_table = _table_of(StatusResource)
 upstream_state_table = _table_of(UpstreamState)

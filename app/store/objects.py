@@ -90,6 +90,7 @@ class PageRow(NamedTuple):
     version: int
     tlp: int
     raw: str | None
+    producer_id: int | None  # the real poster (NULL: the exchange); never served, kept for the audit of reads
 
 
 # ---------------------------------------------------------------- reads
@@ -134,7 +135,8 @@ def page(
     A page resumes at ``flt.after`` by date alone (``date_added >=``, a plain seek of the page index) and drops
     the rows at that date already served, so the resume point names no sequence number."""
     query = (
-        select(m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else null())
+        select(m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else null(),
+               m.c.producer_id)
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
         .where(m.c.collection_id == collection_id, visible, _version_clause(flt.versions, first))
     )

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, ScalarSelect, delete, func, insert, or_, select, update
 
+from app.store.audit import last_use_of
 from app.store.models import (
     api_key_table,
     client_certificate_table,
@@ -40,7 +41,9 @@ class KeyRow:
     key_id: str
     participant_id: int
     secret_hash: str
-    revoked: bool
+    revoked_at: int | None  # may lie ahead: the end of a rotation's grace
+    expires_at: int | None = None
+    replaced_by: str | None = None  # the key a rotation issued in its place
 
 
 def _with_memberships(conn: Connection, row: Row) -> ParticipantRow:
@@ -82,18 +85,21 @@ def insert_participant(
 
 
 def insert_key(conn: Connection, *, key_id: str, participant_id: int, secret_hash: str, label: str | None,
-               created_at: int) -> None:
+               created_at: int, expires_at: int | None = None) -> None:
     conn.execute(insert(_keys).values(key_id=key_id, participant_id=participant_id, secret_hash=secret_hash,
-                                      label=label, created_at=created_at))
+                                      label=label, created_at=created_at, expires_at=expires_at))
 
 
 def _key(row: Row) -> KeyRow:
-    return KeyRow(row.key_id, row.participant_id, row.secret_hash, row.revoked_at is not None)
+    return KeyRow(row.key_id, row.participant_id, row.secret_hash, row.revoked_at, row.expires_at, row.replaced_by)
 
 
 def revoke_key(conn: Connection, key_id: str, at: int) -> bool:
+    """Revoke a key at ``at``: one not revoked yet, or one whose rotation grace would end later (revoking it
+    now cuts the grace short)."""
     result = conn.execute(
-        update(_keys).where(_keys.c.key_id == key_id, _keys.c.revoked_at.is_(None)).values(revoked_at=at)
+        update(_keys).where(_keys.c.key_id == key_id, or_(_keys.c.revoked_at.is_(None), _keys.c.revoked_at > at))
+        .values(revoked_at=at)
     )
     return result.rowcount > 0
 
@@ -137,10 +143,84 @@ def set_suspended(conn: Connection, slug: str, suspended: bool) -> bool:
     return result.rowcount > 0
 
 
+def _last_use() -> ScalarSelect:
+    """The newest key_use minute of the outer query's key (see ``list_keys``)."""
+    return last_use_of(_keys.c.key_id)
+
+
+def last_key_use(conn: Connection, participant_id: int) -> int | None:
+    """When any of the participant's keys was last used (µs; None: never), in one query (see ``list_keys``)."""
+    return conn.execute(select(func.max(_last_use())).where(_keys.c.participant_id == participant_id)).scalar()
+
+
 def list_keys(conn: Connection, participant_id: int) -> list[dict]:
-    rows = conn.execute(select(_keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at)
+    """A participant's keys, oldest first, with when each was last used (never the secret's hash).
+
+    Last use is read from ``key_use``, where each worker upserts its per-minute counts (``app.audit.note_key_use``):
+    the key's newest minute, found by a correlated max() that SQLite and PostgreSQL both answer with one backward
+    seek of the primary key (key_id, minute) per key — no column to keep up to date on the request path, and
+    exact to the minute the counts are kept in. (The retention job keeps each key's newest row.)"""
+    used = _last_use().label("last_used_at")
+    rows = conn.execute(select(_keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at,
+                               _keys.c.expires_at, _keys.c.replaced_by, used)
                         .where(_keys.c.participant_id == participant_id).order_by(_keys.c.created_at))
     return [dict(r._mapping) for r in rows]
+
+
+def get_key(conn: Connection, key_id: str) -> KeyRow | None:
+    row = conn.execute(select(_keys).where(_keys.c.key_id == key_id)).first()
+    return _key(row) if row is not None else None
+
+
+def key_label(conn: Connection, key_id: str) -> tuple[str | None, int]:
+    """(label, created_at) of an existing key."""
+    row = conn.execute(select(_keys.c.label, _keys.c.created_at).where(_keys.c.key_id == key_id)).one()
+    return row.label, row.created_at
+
+
+def replace_key(conn: Connection, key_id: str, replaced_by: str, revoke_at: int, now: int) -> bool:
+    """Mark ``key_id`` as replaced by ``replaced_by`` and revoked from ``revoke_at`` (the end of the grace), if it
+    still works at ``now`` and was not replaced before. The time is stored, not acted on: authentication compares
+    it on every request, so no background job has to revoke the key."""
+    result = conn.execute(
+        update(_keys).where(
+            _keys.c.key_id == key_id, _keys.c.replaced_by.is_(None),
+            or_(_keys.c.revoked_at.is_(None), _keys.c.revoked_at > now),
+            or_(_keys.c.expires_at.is_(None), _keys.c.expires_at > now))
+        .values(replaced_by=replaced_by, revoked_at=revoke_at)
+    )
+    return result.rowcount > 0
+
+
+def participant_created_at(conn: Connection, participant_id: int) -> int:
+    return conn.execute(select(_participants.c.created_at).where(_participants.c.id == participant_id)).scalar_one()
+
+
+def set_name(conn: Connection, participant_id: int, name: str) -> None:
+    conn.execute(update(_participants).where(_participants.c.id == participant_id).values(name=name))
+
+
+def change_groups(conn: Connection, participant_id: int, add: list[str], remove: list[str]) -> None:
+    """Join ``add`` and leave ``remove`` (set-based; joining a group twice or leaving one not joined is a no-op).
+    Visibility follows at once: every request reads its caller's groups afresh (``find_key_holder``), and group
+    grants and group-addressed objects are matched against them."""
+    if remove:
+        conn.execute(delete(_groups).where(_groups.c.participant_id == participant_id, _groups.c.name.in_(remove)))
+    have = set(conn.execute(select(_groups.c.name).where(_groups.c.participant_id == participant_id)).scalars())
+    new = sorted(set(add) - have)
+    if new:
+        conn.execute(insert(_groups), [{"participant_id": participant_id, "name": g} for g in new])
+
+
+def group_members(conn: Connection) -> dict[str, list[str]]:
+    """Every group (a group exists while it has members) → its members' slugs, sorted; one join."""
+    rows = conn.execute(select(_groups.c.name, _participants.c.slug)
+                        .join(_participants, _participants.c.id == _groups.c.participant_id)
+                        .order_by(_groups.c.name, _participants.c.slug))
+    members: dict[str, list[str]] = {}
+    for name, slug in rows:
+        members.setdefault(name, []).append(slug)
+    return members
 
 
 @dataclass(frozen=True)
@@ -178,7 +258,7 @@ def find_certificate_holder(conn: Connection, fingerprint: str) -> KeyHolder | N
     ).first()
     if row is None:
         return None
-    key = KeyRow(f"cert:{row.fingerprint[:16]}", row.participant_id, "", row.revoked_at is not None)
+    key = KeyRow(f"cert:{row.fingerprint[:16]}", row.participant_id, "", row.revoked_at)
     return _holder(conn, row, key)
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends
 
 from app.config import get_settings
+from app.observability.metrics import metrics
 from app.sharing.access import Caller
 from app.taxii.auth import optional_caller
 from app.taxii.errors import TaxiiError
@@ -27,6 +28,7 @@ async def post_slot(caller: Caller | None = Depends(optional_caller)) -> AsyncIt
         yield
         return
     if _in_progress[caller.key_id] >= most:
+        metrics().rate_limited.labels("concurrent_posts").inc()
         raise TaxiiError(429, f"This API key already has {most} envelope POSTs in progress; wait for one to end.",
                          headers={"Retry-After": "1"}, details={"max_concurrent_posts_per_key": most})
     _in_progress[caller.key_id] += 1

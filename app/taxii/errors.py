@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import ExchangeError, Forbidden, NotAuthenticated, NotFound, Refused, TooManyRequests
+from app.errors import Conflict, ExchangeError, Forbidden, NotAuthenticated, NotFound, Refused, TooManyRequests
 from app.taxii.media import TAXII_MEDIA_TYPE
 
 _TITLES = {
@@ -21,6 +21,7 @@ _TITLES = {
     405: "Method Not Allowed",
     406: "Not Acceptable",
     408: "Request Timeout",
+    409: "Conflict",
     413: "Payload Too Large",
     414: "URI Too Long",
     415: "Unsupported Media Type",
@@ -51,7 +52,8 @@ class TaxiiError(ExchangeError):
         self.headers = headers or {}
 
 
-_STATUSES = ((NotAuthenticated, 401), (Forbidden, 403), (NotFound, 404), (Refused, 422), (TooManyRequests, 429))
+_STATUSES = ((NotAuthenticated, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (Refused, 422),
+             (TooManyRequests, 429))  # first match: Conflict before Refused, which it refines
 
 
 def as_taxii(error: ExchangeError) -> TaxiiError:

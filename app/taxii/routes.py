@@ -130,9 +130,9 @@ def _read_page(
         page = reads.page(conn, caller, collection, flt, stix_id=stix_id, with_raw=with_raw)
         if stix_id is not None and not page.rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
-    sensitive = sum(1 for r in page.rows if r.tlp >= Tlp.AMBER)
+    sensitive = [(r.stix_id, r.producer_id) for r in page.rows if r.tlp >= Tlp.AMBER]
     if sensitive and caller is not None:
-        note_sensitive_read(caller.participant_id, caller.key_id, collection_id, sensitive)
+        note_sensitive_read(caller.participant_id, sensitive)
     token = issue(flt, page.resume_at, scope) if page.resume_at is not None else None
     return page.rows, page.more, token
 
@@ -202,7 +202,7 @@ def delete_object(request: Request, api_root: str, collection_id: str, object_id
         if not removed:
             raise TaxiiError(404, f"No version of {object_id} matches match[version].")
         record(conn, "objects.delete", participant_id=caller.participant_id, key_id=caller.key_id,
-               collection_id=collection_id, object_count=removed, detail={"id": object_id})
+               collection_id=collection_id, object_count=removed, detail={"id": object_id}, subject=caller.slug)
     return _json(b"{}")
 
 

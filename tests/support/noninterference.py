@@ -33,7 +33,8 @@ Headers not compared (documented list, ``IGNORED_HEADERS``): ``date`` and ``serv
 software, the same whatever the store holds). ``content-length`` *is* compared: a length is observable; less the
 length of the ``next`` token, which is compressed before it is sealed (app/taxii/cursor.py), so its length varies
 with the digits of the clock reading it carries — a value the reader was served (the page's last date_added) and
-that differs between any two servers; the token itself is compared as above.
+that differs between any two servers; the token itself is compared as above. ``x-request-id``, when the server
+generated it (16 random hex digits), is compared by that shape only.
 Timing is never compared (see docs/threat-model.md, out of scope)."""
 
 import base64
@@ -407,11 +408,22 @@ class _Relabel:
         return self.seen.setdefault(value, f"{self.prefix}{len(self.seen) + 1}")
 
 
+_GENERATED_REQUEST_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _header_value(name: str, value: str, token_length: int) -> str:
+    if name == "content-length":
+        return str(int(value) - token_length)
+    if name == "x-request-id" and _GENERATED_REQUEST_ID.fullmatch(value):
+        return "<16 random hex digits>"  # a generated id's digits are random; any other value is compared
+    return value
+
+
 def _headers(record: Record) -> list[tuple[str, str]]:
-    """Compared headers, lower-cased; ``content-length`` less the length of the ``next`` token (see the module
-    docstring)."""
+    """Compared headers, lower-cased; ``content-length`` less the length of the ``next`` token and a generated
+    ``x-request-id`` by its shape (see the module docstring)."""
     token_length = sum(map(len, _NEXT.findall(record.body)))
-    return [(k, str(int(v) - token_length) if k == "content-length" else v)
+    return [(k, _header_value(k, v, token_length))
             for k, v in ((k.lower(), v) for k, v in record.headers) if k not in IGNORED_HEADERS]
 
 

@@ -137,6 +137,7 @@ class Server:
     database: ThrowawayDatabase
     workers: int = 1
     settings: dict[str, str] = field(default_factory=dict)  # extra AISX_* settings for this server
+    own_process_group: bool = False  # started in a session of its own, so a test can kill -9 its whole group
     process: subprocess.Popen | None = None
     admin_secret: str = ""
     admin_key_id: str = ""
@@ -170,7 +171,7 @@ class Server:
         offset = log.tell()  # the log of an earlier start of this server is above
         self.process = subprocess.Popen(
             [*AISX, "serve", "--workers", str(self.workers)], cwd=self.workdir, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=self.own_process_group,
         )
         self.port = self._wait_until_serving(offset)
         match = re.search(r"key id: (\S+)\s+secret: (\S+)", self.log_path.read_text())
