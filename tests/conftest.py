@@ -1,4 +1,5 @@
-"""Shared fixtures: one live server per test module, participants made with the real CLI."""
+"""Shared fixtures: one live server per test module, participants made through its admin API; test modules
+handed to pytest-xdist workers longest first (tests/support/schedule.py)."""
 
 import itertools
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from tests.support.server import Participant, Server, running_server
 
 DATA = Path(__file__).resolve().parent / "data"  # real and example STIX content: see data/README.md
 _counter = itertools.count()
+pytest_plugins = ["tests.support.schedule"]
 
 
 @pytest.fixture(scope="module")
