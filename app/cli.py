@@ -23,8 +23,22 @@ from app.stix.markings import TLP2_IDS, Tlp, effective_tlp
 from app.store.collections import CollectionRow
 from app.store.engine import write_transaction
 
+_HELP_ONLY = "aisx.help_only"
+
+
+class _Root(typer.core.TyperGroup):
+    """The ``aisx`` command. Notes whether this run only asks for help (``--help``, or a command group named
+    alone), which needs no database: ``aisx participant --help`` on a new machine printed "the database has no
+    AISX schema yet" instead of the help."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        group_alone = len(args) == 1 and isinstance(self.get_command(ctx, args[0]), typer.core.TyperGroup)
+        ctx.meta[_HELP_ONLY] = group_alone or "--help" in args
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(help="AISX, the AI Security Exchange (TAXII 2.1).", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=_Root)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 participant_app = typer.Typer(help="Participants (labs, agencies, vendors, operators).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -52,7 +66,8 @@ def _setup(ctx: typer.Context) -> None:
     ``aisx`` loggers say reaches stderr formatted (AISX_LOG_FORMAT), never through Python's last-resort
     handler."""
     logging.config.dictConfig(_log_config())
-    if ctx.invoked_subcommand not in ("serve", "db", "openapi", "audit"):  # audit: verify --file needs no database
+    needs_no_database = ("serve", "db", "openapi", "audit")  # audit: verify --file needs no database
+    if ctx.invoked_subcommand not in needs_no_database and not ctx.meta.get(_HELP_ONLY):
         _require_prepared()
 
 
