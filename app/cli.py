@@ -31,7 +31,7 @@ class _Root(typer.core.TyperGroup):
     alone), which needs no database: ``aisx participant --help`` on a new machine printed "the database has no
     AISX schema yet" instead of the help."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer's own click (or click) Context
         group_alone = len(args) == 1 and isinstance(self.get_command(ctx, args[0]), typer.core.TyperGroup)
         ctx.meta[_HELP_ONLY] = group_alone or "--help" in args
         return super().parse_args(ctx, args)
