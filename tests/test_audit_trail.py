@@ -22,7 +22,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.sharing_helpers import accepted, admit, mint, sdo, second_key
+from tests.sharing_helpers import accepted, admit, ipv4, mint, sdo, second_key
 from tests.support.server import Participant, Server, running_server
 from tests.support.stix import TLP_AMBER, TLP_GREEN, TLP_RED
 
@@ -330,6 +330,38 @@ def test_a_producer_sees_who_read_its_amber_and_red_objects_and_no_more(server: 
         assert sql(server, "SELECT count(*) FROM stix_object WHERE stix_id = :s AND producer_id = :p",
                    s=amber["id"], p=rival.id)[0][0] == 1
     assert {r["object_id"] for r in my_reads(producer, server)["reads"]} == {amber["id"], red["id"], anonymous["id"]}
+
+
+def test_reads_of_an_id_held_by_several_producers_do_not_reveal_the_other_copies(server: Server) -> None:
+    """Rules 5 and 6 serve a reader one copy of an id that several producers hold (an identical observable; an
+    object posted by two producers who cannot see each other's copy). Counting only the served copy told the
+    later producer, through GET /me/reads, that a reader who had read the id was served someone else's copy: that
+    another producer holds the id, in a copy it cannot see. Its statistics must be what they would be without
+    the other copy. (Failed before the fix: the later producer saw no read at all.)"""
+    tag = uuid.uuid4().hex[:6]
+    early, late = admit(server, f"cp-early-{tag}"), admit(server, f"cp-late-{tag}")
+    reader = admit(server, f"cp-reader-{tag}", "agency")
+    cid = server.collection_id("shared")
+    to_reader = mint(early.client, identities=(reader.identity_id,))["id"]
+    assert mint(late.client, identities=(reader.identity_id,))["id"] == to_reader  # same set, same marking
+    observable = ipv4(f"198.51.100.{uuid.uuid4().int % 250}", marking=[TLP_AMBER, to_reader])
+    early_sdo = sdo(marking=[TLP_AMBER, to_reader])
+    late_sdo = {**early_sdo, "name": "the later producer's copy"}
+    accepted(early.client, cid, observable, early_sdo)
+    accepted(late.client, cid, observable, late_sdo)  # it cannot see the early copies: copies of its own
+    assert sql(server, "SELECT count(DISTINCT producer_id) FROM stix_object WHERE stix_id IN (:a, :b)",
+               a=observable["id"], b=early_sdo["id"])[0][0] == 2
+    served = reader.client.get(f"collections/{cid}/objects/",
+                               params={"match[id]": f"{observable['id']},{early_sdo['id']}"}).json()["objects"]
+    assert sorted(o["id"] for o in served) == sorted([observable["id"], early_sdo["id"]])  # one copy of each
+    assert "the later producer's copy" not in orjson.dumps(served).decode()  # the early copies were served
+
+    def reads_of(producer: Participant) -> set[tuple[str, str]]:
+        return {(r["reader"], r["object_id"]) for r in my_reads(producer, server)["reads"]}
+    wanted = {(reader.slug, observable["id"]), (reader.slug, early_sdo["id"])}
+    assert wait_for(lambda: reads_of(early) == wanted or None, "the early producer's reads")
+    assert wait_for(lambda: reads_of(late) == wanted or None, "the later producer's reads", seconds=5), \
+        reads_of(late)
 
 
 # ------------------------------------------------------------------ item 11 (audit half): key use

@@ -13,6 +13,7 @@ import atexit
 import logging
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -106,9 +107,10 @@ def note_key_use(participant_id: int, key_id: str) -> None:
     _buffer.use(participant_id, key_id)
 
 
-def note_sensitive_read(participant_id: int, objects: list[tuple[str, int | None]]) -> None:
-    """A read that served AMBER or RED object versions, (stix id, producer id) each, to a participant. Versions
-    the exchange itself published and the reader's own are not counted."""
+def note_sensitive_read(participant_id: int, objects: Sequence[tuple[str, int | None]]) -> None:
+    """A read that served AMBER or RED objects, (stix id, producer id) each, to a participant
+    (``app.sharing.reads.sensitive_reads``). Objects the exchange itself published and the reader's own are not
+    counted."""
     counted = [(stix_id, producer) for stix_id, producer in objects
                if producer is not None and producer != participant_id]
     if counted:

@@ -5,12 +5,13 @@ the store, so no caller can pass the store a clause of its own, or none: the HTT
 CLI import these functions and never the store's query functions or the clause builders
 (tests/test_layers.py parses app/ and checks it)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection
 
 from app.sharing.access import Caller
-from app.sharing.visibility import first_visible, known_to, visible_to
+from app.sharing.visibility import admitted_to, first_visible, known_to, visible_to
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.objects import PageRow
@@ -35,6 +36,19 @@ def page(conn: Connection, reader: Caller | None, collection: CollectionRow, que
                                    first=first)
     resume_at = following([r.date_added for r in rows], query.after) if more else None
     return Page(rows, more, resume_at)
+
+
+def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow, served: Sequence[PageRow]) -> list[
+        tuple[str, int]]:
+    """Whose AMBER and RED objects a page served ``reader``, for the producers' read statistics: (id, producer)
+    for every copy of each served id that the reader's audience admits, not only the copy served.
+
+    Rules 5 and 6 serve one copy of an id that several producers hold. Counting only the served copy told a
+    producer, through ``GET /me/reads``, that a reader who syncs everything had been served someone else's
+    earlier copy of its id instead of its own: that another producer holds the id, in a copy the producer
+    cannot see. Counted this way, a producer's statistics are the same whether or not the other copies exist."""
+    admitted = admitted_to(reader, public_collection=collection.public)
+    return object_store.sensitive_copies(conn, collection.id, [r.stix_id for r in served], admitted)
 
 
 def producers(conn: Connection, reader: Caller, collection: CollectionRow, stix_id: str) -> set[int | None]:

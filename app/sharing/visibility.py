@@ -186,6 +186,12 @@ def first_visible(caller: Caller | None, *, public_collection: bool) -> ColumnEl
     return _first_visible(_reader(caller), public_collection)
 
 
+def admitted_to(caller: Caller, *, public_collection: bool) -> ColumnElement[bool]:
+    """Rules 1-4 only, for the rows ``m``/``o``: every copy the reader may see before rules 5 and 6 serve one copy
+    per id. What counts as a read of a producer's object (``app.sharing.reads.sensitive_reads``)."""
+    return _admitted(_reader(caller), public_collection)
+
+
 def known_to(poster: ParticipantRow) -> ColumnElement[bool]:
     """Which stored versions (rows ``o``) a write by ``poster`` may take into account: its own, the exchange's
     (reserved ids), marking-definitions (resolved exchange-wide: see docs/threat-model/oracles.md), and others'
@@ -204,6 +210,11 @@ def known_to(poster: ParticipantRow) -> ColumnElement[bool]:
     ))
     return or_(o.c.producer_id == poster.id, o.c.producer_id.is_(None), o.c.type == "marking-definition",
                and_(_object_visible(o, reader, now), readable_member))
+
+
+@lru_cache(maxsize=64)
+def _admitted(reader: Reader | None, public_collection: bool) -> ColumnElement[bool]:
+    return _own_rules(reader, public_collection, m, o, _now())
 
 
 @lru_cache(maxsize=64)

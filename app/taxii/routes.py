@@ -14,7 +14,6 @@ from app.errors import NotAuthenticated
 from app.sharing import reads
 from app.sharing.access import Access, Caller, access_for, access_map, require_delete, require_read
 from app.sharing.rules import Poster
-from app.stix.markings import Tlp
 from app.store import collections as collection_store
 from app.store.collections import ApiRootRow, CollectionRow
 from app.store.engine import read_connection, write_transaction
@@ -130,7 +129,7 @@ def _read_page(
         page = reads.page(conn, caller, collection, flt, stix_id=stix_id, with_raw=with_raw)
         if stix_id is not None and not page.rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
-    sensitive = [(r.stix_id, r.producer_id) for r in page.rows if r.tlp >= Tlp.AMBER]
+        sensitive = reads.sensitive_reads(conn, caller, collection, page.rows) if caller is not None else []
     if sensitive and caller is not None:
         note_sensitive_read(caller.participant_id, sensitive)
     token = issue(flt, page.resume_at, scope) if page.resume_at is not None else None
