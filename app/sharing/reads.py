@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from app.sharing.access import Caller
 from app.sharing.visibility import admitted_to, first_visible, known_to, visible_to
+from app.stix.markings import Tlp
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.objects import PageRow
@@ -39,16 +40,22 @@ def page(conn: Connection, reader: Caller | None, collection: CollectionRow, que
 
 
 def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow, served: Sequence[PageRow]) -> list[
-        tuple[str, int]]:
-    """Whose AMBER and RED objects a page served ``reader``, for the producers' read statistics: (id, producer)
-    for every copy of each served id that the reader's audience admits, not only the copy served.
+        tuple[str, int | None]]:
+    """Whose AMBER and RED objects a page served ``reader``, for the producers' read statistics, as (id,
+    producer): each served AMBER or RED version's producer, and, for an id that several producers hold, every
+    producer whose copy of it the reader may see (rules 1-4) with an AMBER or RED version.
 
     Rules 5 and 6 serve one copy of an id that several producers hold. Counting only the served copy told a
-    producer, through ``GET /me/reads``, that a reader who syncs everything had been served someone else's
-    earlier copy of its id instead of its own: that another producer holds the id, in a copy the producer
-    cannot see. Counted this way, a producer's statistics are the same whether or not the other copies exist."""
-    admitted = admitted_to(reader, public_collection=collection.public)
-    return object_store.sensitive_copies(conn, collection.id, [r.stix_id for r in served], admitted)
+    producer, through ``GET /me/reads``, that a reader who had read its id was served someone else's copy: that
+    another producer holds the id, in a copy the producer cannot see. Asking the rules for every id of every page
+    cost a full sync of 10,000 objects 85 % of its speed (80,000 → 11,500 objects/s on SQLite); only ids held by
+    several producers need it, and the page query says which those are (``PageRow.shared``)."""
+    counted = {(r.stix_id, r.producer_id) for r in served if r.tlp >= Tlp.AMBER}
+    shared = sorted({r.stix_id for r in served if r.shared})
+    if shared:
+        admitted = admitted_to(reader, public_collection=collection.public)
+        counted.update(object_store.sensitive_copies(conn, collection.id, shared, admitted))
+    return sorted(counted, key=lambda pair: (pair[0], pair[1] or 0))
 
 
 def producers(conn: Connection, reader: Caller, collection: CollectionRow, stix_id: str) -> set[int | None]:

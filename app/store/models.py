@@ -218,7 +218,7 @@ class Membership(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("collection_id", "object_seq", name="uq_membership_object"),
         Index("ix_membership_page", "collection_id", "date_added", "seq"),
-        Index("ix_membership_stix_id", "collection_id", "stix_id"),
+        Index("ix_membership_stix_id", "collection_id", "stix_id", "producer_id"),  # 0011: index-only "shared"
         # Partial: only pending members are indexed, so the index costs ordinary writes nothing and the release
         # step's "anything due?" probe is one seek however many members the exchange holds.
         Index("ix_membership_pending", "release_at", "seq", sqlite_where=text("release_at IS NOT NULL"),

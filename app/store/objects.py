@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     false,
     func,
     insert,
@@ -91,9 +92,18 @@ class PageRow(NamedTuple):
     tlp: int
     raw: str | None
     producer_id: int | None  # the real poster (NULL: the exchange); never served, kept for the audit of reads
+    shared: bool  # another producer holds a copy of this id in the collection (never served either)
 
 
 # ---------------------------------------------------------------- reads
+
+_other = _membership.alias("other_copy")
+# PageRow.shared: another producer holds a copy of the row's id in its collection. Answered from the index
+# (collection_id, stix_id, producer_id) alone (migration 0011): with the two-column index each row's lookup read
+# the membership row too: a full sync of 100,000 objects ran at 51,000-65,000 objects/s instead of 80,000.
+_SHARED = exists(select(_other.c.seq).where(_other.c.collection_id == m.c.collection_id,
+                                            _other.c.stix_id == m.c.stix_id,
+                                            _other.c.producer_id.is_distinct_from(m.c.producer_id)))
 
 
 def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
@@ -136,7 +146,7 @@ def page(
     the rows at that date already served, so the resume point names no sequence number."""
     query = (
         select(m.c.seq, m.c.date_added, m.c.stix_id, m.c.version, o.c.tlp, o.c.raw if with_raw else null(),
-               m.c.producer_id)
+               m.c.producer_id, _SHARED)
         .select_from(m.join(o, o.c.seq == m.c.object_seq))
         .where(m.c.collection_id == collection_id, visible, _version_clause(flt.versions, first))
     )
@@ -225,17 +235,15 @@ def visible_producers(conn: Connection, collection_id: str, stix_id: str, visibl
 
 def sensitive_copies(conn: Connection, collection_id: str, stix_ids: Sequence[str],
                      admitted: ColumnElement[bool]) -> list[tuple[str, int]]:
-    """(id, producer) of each AMBER or RED copy of ``stix_ids`` in a collection that ``admitted`` lets the reader
-    see, whichever copy of the id was served (the exchange's own objects have no producer and are left out)."""
-    if not stix_ids:
-        return []
+    """(id, producer) of each copy of ``stix_ids`` in a collection with an AMBER or RED version that ``admitted``
+    lets the reader see (the exchange's own objects have no producer and are left out)."""
     query = (
         select(m.c.stix_id, o.c.producer_id).select_from(m.join(o, o.c.seq == m.c.object_seq))
         .where(m.c.collection_id == collection_id, m.c.stix_id.in_(bindparam("ids", expanding=True)),
                o.c.tlp >= int(Tlp.AMBER), o.c.producer_id.is_not(None), admitted)
         .distinct()
     )
-    return [(stix_id, producer_id) for stix_id, producer_id in conn.execute(query, {"ids": sorted(set(stix_ids))})]
+    return [(stix_id, producer_id) for stix_id, producer_id in conn.execute(query, {"ids": list(stix_ids)})]
 
 
 # ---------------------------------------------------------------- writes
