@@ -363,6 +363,22 @@ def test_reads_of_an_id_held_by_several_producers_do_not_reveal_the_other_copies
     assert wait_for(lambda: reads_of(late) == wanted or None, "the later producer's reads", seconds=5), \
         reads_of(late)
 
+    # What counts is what the request would have served of the copy: the later producer's copy whose newest
+    # version is GREEN (its first was AMBER) is not counted for match[version]=last, and is for =all — as when
+    # its copy alone is there to be served.
+    early_again = sdo(marking=[TLP_AMBER, to_reader])
+    loosened = {**early_again, "name": "later copy, first version"}
+    accepted(early.client, cid, early_again)
+    green = {**loosened, "name": "later copy, now GREEN", "object_marking_refs": [TLP_GREEN],
+             "modified": "2026-02-01T00:00:00.000Z"}
+    accepted(late.client, cid, loosened, green)
+    target = f"collections/{cid}/objects/{early_again['id']}/"
+    assert reader.client.get(target).json()["objects"][0]["name"] == early_again["name"]
+    assert wait_for(lambda: (reader.slug, early_again["id"]) in reads_of(early) or None, "the read of the last version")
+    assert (reader.slug, early_again["id"]) not in reads_of(late)
+    assert reader.client.get(target, params={"match[version]": "all"}).status_code == 200
+    assert wait_for(lambda: (reader.slug, early_again["id"]) in reads_of(late) or None, "the read of every version")
+
 
 # ------------------------------------------------------------------ item 11 (audit half): key use
 

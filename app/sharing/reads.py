@@ -39,11 +39,12 @@ def page(conn: Connection, reader: Caller | None, collection: CollectionRow, que
     return Page(rows, more, resume_at)
 
 
-def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow, served: Sequence[PageRow]) -> list[
-        tuple[str, int | None]]:
-    """Whose AMBER and RED objects a page served ``reader``, for the producers' read statistics, as (id,
-    producer): each served AMBER or RED version's producer, and, for an id that several producers hold, every
-    producer whose copy of it the reader may see (rules 1-4) with an AMBER or RED version.
+def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow, query: ObjectFilter,
+                    served: Sequence[PageRow]) -> list[tuple[str, int | None]]:
+    """Whose AMBER and RED objects a page of ``query`` served ``reader``, for the producers' read statistics, as
+    (id, producer): each served AMBER or RED version's producer and, for an id that several producers hold, each
+    producer whose copy of it has an AMBER or RED version the reader may see (rules 1-4) and ``query`` selects —
+    what the page would have served of that copy had rules 5 and 6 not served another producer's.
 
     Rules 5 and 6 serve one copy of an id that several producers hold. Counting only the served copy told a
     producer, through ``GET /me/reads``, that a reader who had read its id was served someone else's copy: that
@@ -54,7 +55,8 @@ def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow,
     shared = sorted({r.stix_id for r in served if r.shared})
     if shared:
         admitted = admitted_to(reader, public_collection=collection.public)
-        counted.update(object_store.sensitive_copies(conn, collection.id, shared, admitted))
+        first = first_visible(reader, public_collection=collection.public) if query.versions.first else None
+        counted.update(object_store.sensitive_copies(conn, collection.id, shared, admitted, query.versions, first))
     return sorted(counted, key=lambda pair: (pair[0], pair[1] or 0))
 
 

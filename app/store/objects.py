@@ -233,14 +233,14 @@ def visible_producers(conn: Connection, collection_id: str, stix_id: str, visibl
     return set(conn.execute(query).scalars())
 
 
-def sensitive_copies(conn: Connection, collection_id: str, stix_ids: Sequence[str],
-                     admitted: ColumnElement[bool]) -> list[tuple[str, int]]:
+def sensitive_copies(conn: Connection, collection_id: str, stix_ids: Sequence[str], admitted: ColumnElement[bool],
+                     versions: VersionFilter, first: ColumnElement[bool] | None) -> list[tuple[str, int]]:
     """(id, producer) of each copy of ``stix_ids`` in a collection with an AMBER or RED version that ``admitted``
-    lets the reader see (the exchange's own objects have no producer and are left out)."""
+    lets the reader see and ``versions`` selects (the exchange's own objects have no producer: left out)."""
     query = (
         select(m.c.stix_id, o.c.producer_id).select_from(m.join(o, o.c.seq == m.c.object_seq))
         .where(m.c.collection_id == collection_id, m.c.stix_id.in_(bindparam("ids", expanding=True)),
-               o.c.tlp >= int(Tlp.AMBER), o.c.producer_id.is_not(None), admitted)
+               o.c.tlp >= int(Tlp.AMBER), o.c.producer_id.is_not(None), admitted, _version_clause(versions, first))
         .distinct()
     )
     return [(stix_id, producer_id) for stix_id, producer_id in conn.execute(query, {"ids": list(stix_ids)})]

@@ -129,7 +129,7 @@ def _read_page(
         page = reads.page(conn, caller, collection, flt, stix_id=stix_id, with_raw=with_raw)
         if stix_id is not None and not page.rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
-        sensitive = reads.sensitive_reads(conn, caller, collection, page.rows) if caller is not None else []
+        sensitive = reads.sensitive_reads(conn, caller, collection, flt, page.rows) if caller is not None else []
     if sensitive and caller is not None:
         note_sensitive_read(caller.participant_id, sensitive)
     token = issue(flt, page.resume_at, scope) if page.resume_at is not None else None
