@@ -105,6 +105,18 @@ def _operate(action: Callable[Concatenate[Connection, int | None, P], T], *args:
         _fail(str(exc))
 
 
+def _query(read: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """One read of the exchange's state for a listing; a refusal (an unknown slug, a bad filter) exits 2 with
+    its message."""
+    from app.store.engine import read_connection
+
+    try:
+        with read_connection() as conn:
+            return read(conn, *args, **kwargs)
+    except ExchangeError as exc:
+        _fail(exc.description)
+
+
 def _fail(message: str) -> NoReturn:
     from rich.markup import escape
 
@@ -402,10 +414,7 @@ def key_issue(
 @participant_app.command("list")
 def participant_list(as_json: JsonFlag = False) -> None:
     """List participants with their kinds, groups, identities, state, working keys and last key use."""
-    from app.store.engine import read_connection
-
-    with read_connection() as conn:
-        rows = operations.list_participants(conn)
+    rows = _query(operations.list_participants)
     if as_json:
         _emit(True, {"participants": rows}, "")
         return
@@ -478,10 +487,7 @@ def participant_update(
 @group_app.command("list")
 def group_list(as_json: JsonFlag = False) -> None:
     """Every group with its members (a group exists while it has members)."""
-    from app.store.engine import read_connection
-
-    with read_connection() as conn:
-        rows = operations.groups(conn)
+    rows = _query(operations.groups)
     if as_json:
         _emit(True, {"groups": rows}, "")
         return
@@ -494,13 +500,7 @@ def group_list(as_json: JsonFlag = False) -> None:
 @key_app.command("list")
 def key_list(slug: str, as_json: JsonFlag = False) -> None:
     """A participant's keys: id, label, created, last used, expiry and state (never a secret)."""
-    from app.store.engine import read_connection
-
-    try:
-        with read_connection() as conn:
-            keys = operations.keys_of(conn, slug)
-    except ExchangeError as exc:
-        _fail(exc.description)
+    keys = _query(operations.keys_of, slug)
     if as_json:
         _emit(True, {"participant": slug, "keys": keys}, "")
         return
@@ -613,15 +613,9 @@ def audit(
     if ctx.invoked_subcommand is not None:
         return
     from app.admin.audit import Filters, audit_events, human_detail
-    from app.store.engine import read_connection
 
     _require_prepared()
-    try:
-        with read_connection() as conn:
-            events = audit_events(conn, Filters(actor, action, participant, collection, since, until, limit,
-                                                oldest_first))
-    except ExchangeError as exc:
-        _fail(exc.description)
+    events = _query(audit_events, Filters(actor, action, participant, collection, since, until, limit, oldest_first))
     if as_json:
         _emit(True, {"events": events}, "")
         return
@@ -713,14 +707,9 @@ def audit_reads(
 ) -> None:
     """Who read a producer's AMBER and RED objects, per day: readers, objects and read counts."""
     from app.admin.audit import producer_reads
-    from app.store.engine import read_connection
 
     _require_prepared()
-    try:
-        with read_connection() as conn:
-            reads = producer_reads(conn, producer, since, until, limit)
-    except ExchangeError as exc:
-        _fail(exc.description)
+    reads = _query(producer_reads, producer, since, until, limit)
     if as_json:
         _emit(True, reads, "")
         return
@@ -777,13 +766,7 @@ def grant_command(
 
 
 def _grant_list(collection: str, as_json: bool) -> None:
-    from app.store.engine import read_connection
-
-    try:
-        with read_connection() as conn:
-            listed = operations.list_grants(conn, collection)
-    except ExchangeError as exc:
-        _fail(str(exc))
+    listed = _query(operations.list_grants, collection)
     lines = [f"{g['name']:<32} {'read' if g['can_read'] else '-':<5} {'write' if g['can_write'] else '-'}"
              for g in listed["grants"]]
     _emit(as_json, listed, "\n".join(lines) or f"no grants on {collection}")
@@ -794,10 +777,7 @@ def collection_list(as_json: JsonFlag = False) -> None:
     """Every collection: alias, id, API root, title, strict or lenient, public, feed, object count, grants."""
     from rich.table import Table
 
-    from app.store.engine import read_connection
-
-    with read_connection() as conn:
-        rows = operations.list_collections(conn)
+    rows = _query(operations.list_collections)
     if as_json:
         _emit(True, {"collections": rows}, "")
         return

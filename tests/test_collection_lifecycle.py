@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.feed_support import feed_toml, post, read_all, write_feed
-from tests.support.server import Participant, Server, ThrowawayDatabase
+from tests.support.server import Participant, Server, ThrowawayDatabase, running_server
 from tests.support.stix import TLP_GREEN, indicator
 
 WATCH_FEED, DOOMED_FEED, GONE_AT_START_FEED = (str(uuid.uuid4()) for _ in range(3))
@@ -22,21 +22,15 @@ WATCH_FEED, DOOMED_FEED, GONE_AT_START_FEED = (str(uuid.uuid4()) for _ in range(
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("lifecycle")
-    database = ThrowawayDatabase(workdir)
-    server = Server(workdir, 0, database)
-    write_feed(server, "watch", feed_toml(WATCH_FEED, "watch", selector={"types": ["indicator"]},
-                                          read=("everyone",)))
-    write_feed(server, "doomed", feed_toml(DOOMED_FEED, "doomed", selector={"labels": ["doomed"]},
-                                           read=("kind:agency",)))
-    write_feed(server, "gone-at-start", feed_toml(GONE_AT_START_FEED, "gone-at-start",
-                                                  selector={"labels": ["doomed"]}, read=("everyone",)))
-    server.start()
-    try:
+    def feeds(server: Server) -> None:
+        write_feed(server, "watch", feed_toml(WATCH_FEED, "watch", selector={"types": ["indicator"]},
+                                              read=("everyone",)))
+        write_feed(server, "doomed", feed_toml(DOOMED_FEED, "doomed", selector={"labels": ["doomed"]},
+                                               read=("kind:agency",)))
+        write_feed(server, "gone-at-start", feed_toml(GONE_AT_START_FEED, "gone-at-start",
+                                                      selector={"labels": ["doomed"]}, read=("everyone",)))
+    with running_server(tmp_path_factory.mktemp("lifecycle"), before_start=feeds) as server:
         yield server
-    finally:
-        server.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

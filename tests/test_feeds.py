@@ -25,7 +25,7 @@ from tests.feed_support import (
     read_all,
     write_feed,
 )
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase
+from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, running_server
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED, indicator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,26 +314,20 @@ PI_FEED, INTEL_FEED, PUBLIC_FEED, AGENCY_FEED = (str(uuid.uuid4()) for _ in rang
 
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("feeds")
-    database = ThrowawayDatabase(workdir)
-    server = Server(workdir, 0, database)
-    write_feed(server, "pi", feed_toml(PI_FEED, "pi", selector={"threat_categories": ["prompt-injection",
-                                                                                     "jailbreak"]},
-                                       read=("everyone",)))
-    # "intel" does not exist yet when the feed is loaded: sources are resolved when objects arrive
-    write_feed(server, "intel", feed_toml(INTEL_FEED, "intel-indicators", read=("everyone",), selector={
-        "source_collections": ["intel"], "types": ["indicator"], "max_tlp": "amber"}))
-    # a public feed whose selector lets non-CLEAR objects in: the collection still serves CLEAR only
-    write_feed(server, "public", feed_toml(PUBLIC_FEED, "public-indicators", selector={"types": ["indicator"]},
-                                           read=("everyone",), public=True))
-    write_feed(server, "agency", feed_toml(AGENCY_FEED, "for-agencies", selector={"labels": ["agency-only"]},
-                                           read=("kind:agency",)))
-    server.start()
-    try:
+    def feeds(server: Server) -> None:
+        write_feed(server, "pi", feed_toml(PI_FEED, "pi", selector={"threat_categories": ["prompt-injection",
+                                                                                         "jailbreak"]},
+                                           read=("everyone",)))
+        # "intel" does not exist yet when the feed is loaded: sources are resolved when objects arrive
+        write_feed(server, "intel", feed_toml(INTEL_FEED, "intel-indicators", read=("everyone",), selector={
+            "source_collections": ["intel"], "types": ["indicator"], "max_tlp": "amber"}))
+        # a public feed whose selector lets non-CLEAR objects in: the collection still serves CLEAR only
+        write_feed(server, "public", feed_toml(PUBLIC_FEED, "public-indicators", selector={"types": ["indicator"]},
+                                               read=("everyone",), public=True))
+        write_feed(server, "agency", feed_toml(AGENCY_FEED, "for-agencies", selector={"labels": ["agency-only"]},
+                                               read=("kind:agency",)))
+    with running_server(tmp_path_factory.mktemp("feeds"), before_start=feeds) as server:
         yield server
-    finally:
-        server.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

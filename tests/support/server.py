@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,11 +308,15 @@ class Server:
 
 @contextmanager
 def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
-                   kind: type[Server] = Server) -> Iterator[Server]:
-    """A started ``aisx serve`` of its own on a throwaway database, stopped and dropped afterwards."""
+                   kind: type[Server] = Server, before_start: Callable[[Server], None] | None = None,
+                   ) -> Iterator[Server]:
+    """A started ``aisx serve`` of its own on a throwaway database, stopped and dropped afterwards;
+    ``before_start`` prepares its working directory (feed files)."""
     database = ThrowawayDatabase(workdir)
     srv = kind(workdir, 0, database, workers=workers, settings=settings or {})
     try:
+        if before_start is not None:
+            before_start(srv)
         yield srv.start()
     finally:
         srv.stop()
