@@ -960,9 +960,13 @@ def _apply_feed_files() -> list[tuple[str, str]]:
         removed = sync_feeds()
     except FeedError as exc:
         _fail(str(exc))
+    _say_removed(removed)
+    return removed
+
+
+def _say_removed(removed: list[tuple[str, str]]) -> None:
     for feed_id, alias in removed:
         err.print(f"feed {alias} ({feed_id}) removed: its definition file is gone (its objects stay in the exchange)")
-    return removed
 
 
 def _access_text(access: dict[str, Any]) -> str:
@@ -991,21 +995,15 @@ def feed_list(as_json: JsonFlag = False) -> None:
 def feed_rebuild(name: Annotated[str, typer.Argument(help="Feed alias or id.")], as_json: JsonFlag = False) -> None:
     """Apply the feed files (removing feeds whose file is gone), then recompute a feed from every stored object
     after its definition changed."""
-    from app.feeds.definitions import FeedError
-    from app.feeds.registry import rebuild
+    from app.admin.bootstrap import rebuild_feed
 
-    removed = _apply_feed_files()
-    gone = next((feed_id for feed_id, alias in removed if name in (feed_id, alias)), None)
-    if gone is not None:
-        _emit(as_json, {"id": gone, "objects": 0, "removed": True}, f"feed {name} removed")
-        return
-    feed_id = _feed_id(name)
     try:
-        with write_transaction() as conn:
-            count = rebuild(conn, feed_id)
-    except FeedError as exc:
-        _fail(str(exc))
-    _emit(as_json, {"id": feed_id, "objects": count}, f"feed {name} rebuilt: {count} object versions")
+        rebuilt = rebuild_feed(None, name)
+    except ExchangeError as exc:
+        _fail(exc.description)
+    _say_removed([(feed["id"], feed["alias"]) for feed in rebuilt["removed_feeds"]])
+    _emit(as_json, rebuilt, f"feed {name} removed" if rebuilt["removed"]
+          else f"feed {name} rebuilt: {rebuilt['objects']} object versions")
 
 
 @feed_app.command("sync")

@@ -180,6 +180,11 @@ OPERATIONS: dict[str, Operation] = {
     "list_feeds": Operation(
         "List feeds", "Every feed with its selector and, for mirrors, the upstream's checkpoint, last success and "
         "last error. Operator keys only.", "operator", _ADMIN, admin.FeedState, many=True),
+    "rebuild_feed": Operation(
+        "Rebuild a feed", "Apply the feed files (the source of truth: a feed whose file is gone is removed, with its "
+        "memberships; its objects stay), then recompute the feed from every stored object (as `aisx feed rebuild`); "
+        "audited as `feed.rebuild`. 404 for a name that is no feed, 422 for a bad feed file. Operator keys only.",
+        "operator", (*_ADMIN, 404, 422), admin.RebuiltFeed),
     "list_audit_events": Operation(
         "List audit events", "Audit events, newest first (order=oldest: oldest first), filtered by actor, action "
         "prefix, subject participant, collection and time. Operator keys only.", "operator",
@@ -279,6 +284,7 @@ _PARAMETERS: dict[str, tuple[str, str | int]] = {
     "identity_id": ("A STIX identity id attached to the participant.",
                     "identity--4f2c9a1e-7b3d-4e8f-a6c5-2d1b0e9f8a7c"),
     "collection": ("The collection's id or alias.", "intel"),
+    "feed": ("The feed's alias or id.", "prompt-injection"),
     "name": ("A schema file name, as listed in the extension-definitions.", "ai-threat-context.schema.json"),
     "since": ("From this moment on: an RFC 3339 timestamp, or a duration back from now (24h, 7d).", "24h"),
     "until": ("Before this moment: an RFC 3339 timestamp, or a duration back from now.", "2026-11-27T00:00:00Z"),

@@ -265,6 +265,26 @@ def test_feed_list_shows_selector_and_access(exchange: Server) -> None:
     assert lines[at + 2].split() == ["read:", "kind:agency"]
 
 
+def test_a_feed_is_rebuilt_through_the_admin_api_too_and_audited(exchange: Server, admin: httpx.Client,
+                                                                  lab: Participant) -> None:
+    """``aisx feed rebuild`` has its admin-API twin (every lifecycle operation is in both), audited as
+    ``feed.rebuild``; a collection that is no feed, an unknown name and a participant's key are refused."""
+    assert post(lab.client, exchange.collection_id("shared"), indicator())["success_count"] == 1
+    rebuilt = admin.post("/admin/feeds/watch/rebuild")
+    assert rebuilt.status_code == 200, rebuilt.text
+    body = rebuilt.json()
+    assert body["id"] == WATCH_FEED and body["removed"] is False and body["objects"] >= 1
+    by_cli = exchange.operate_json("feed", "rebuild", WATCH_FEED)
+    assert by_cli["objects"] == body["objects"]
+    events = _events(admin, "feed.rebuild", WATCH_FEED)
+    detail = {"alias": "watch", "objects": body["objects"]}
+    assert [(e["participant"], e["detail"]) for e in events][-2:] == [("admin", detail), (None, detail)]
+    for name in ("shared", "no-such-feed"):
+        refused = admin.post(f"/admin/feeds/{name}/rebuild")
+        assert refused.status_code == 404 and "no feed" in refused.json()["description"], refused.text
+    assert lab.client.post(f"{exchange.base_url}/admin/feeds/watch/rebuild").status_code == 403
+
+
 def test_a_feed_whose_file_is_removed_is_removed_at_rebuild_objects_kept(
         exchange: Server, admin: httpx.Client, lab: Participant) -> None:
     labelled = indicator(labels=["doomed"])

@@ -19,6 +19,7 @@ from app.admin.schemas import ParticipantKind
 from app.openapi import OPERATIONS, render
 from app.participants import registry
 from app.participants.registry import KINDS
+from tests.feed_support import feed_toml, write_feed
 from tests.support.server import TAXII, Participant, Server
 from tests.support.stix import envelope, indicator, ts
 
@@ -107,7 +108,8 @@ def test_every_operation_is_complete(document: dict[str, Any]) -> None:
 
 def test_request_bodies(document: dict[str, Any]) -> None:
     for path, method, op in _operations(document):
-        if method != "post" or op["operationId"] in ("suspend_participant", "reinstate_participant"):
+        if method != "post" or op["operationId"] in ("suspend_participant", "reinstate_participant",
+                                                     "rebuild_feed"):  # nothing to send: the path says it all
             continue
         body = op["requestBody"]
         assert body["required"] is True
@@ -263,6 +265,11 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
             f"{server.base_url}/admin/audiences", json={"embargo_until": "2030-01-01T00:00:00Z"}))
         contract.check("mint_audience_marking", admin.post("audiences", json={}), 422)
         contract.check("list_feeds", admin.get("feeds"))
+        feed = "openapi-feed"  # a new file: the rebuild applies it first
+        write_feed(server, feed, feed_toml(str(uuid.uuid4()), feed, selector={"types": ["indicator"]}))
+        contract.check("rebuild_feed", admin.post(f"feeds/{feed}/rebuild"))
+        contract.check("rebuild_feed", admin.post("feeds/no-such-feed/rebuild"), 404)
+        contract.check("rebuild_feed", lab.client.post(f"{server.base_url}/admin/feeds/{feed}/rebuild"), 403)
         contract.check("jobs_status", admin.get("jobs"))
         contract.check("jobs_status", lab.client.get(f"{server.base_url}/admin/jobs"), 403)
         contract.check("list_audit_events", admin.get("audit", params={"limit": 50}))

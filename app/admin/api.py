@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
 from app.admin import audit as trail
-from app.admin import operations
+from app.admin import bootstrap, operations
 from app.admin.schemas import (
     AudienceRequest,
     ClaimedIdentity,
@@ -225,6 +225,12 @@ def mint_audience(body: AudienceRequest = Depends(_body(AudienceRequest, require
 def feeds(_: Caller = Depends(require_operator)) -> list[dict[str, Any]]:
     """Every feed with its selector and, for mirrors, the upstream's checkpoint, last success and last error."""
     return feed_states()
+
+
+@router.post("/feeds/{feed}/rebuild", operation_id="rebuild_feed")
+def rebuild_feed(feed: str, caller: Caller = Depends(require_operator)) -> dict[str, Any]:
+    """As ``aisx feed rebuild``: apply the feed files, then recompute the feed (``app.admin.bootstrap``)."""
+    return bootstrap.rebuild_feed(caller.participant_id, feed)
 
 
 @router.get("/jobs", operation_id="jobs_status")

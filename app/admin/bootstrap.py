@@ -2,10 +2,13 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from app.admin.collections import add_collection
+from app.audit import record
 from app.config import get_settings
-from app.feeds.definitions import load_feeds
+from app.errors import NotFound, Refused
+from app.feeds.definitions import FeedError, load_feeds
 from app.feeds.registry import rebuild, remove_undefined, sync_definitions
 from app.participants.keys import NewKey
 from app.participants.registry import add_participant, issue_key
@@ -67,6 +70,31 @@ def sync_feeds() -> list[tuple[str, str]]:
     for feed_id in changed:
         log.warning("feed %s: its selector changed; run `aisx feed rebuild %s` to recompute it", feed_id, feed_id)
     return removed
+
+
+def rebuild_feed(actor: int | None, name: str) -> dict[str, Any]:
+    """``aisx feed rebuild`` and ``POST /admin/feeds/{feed}/rebuild``: apply the feed files (a feed whose file is
+    gone is removed), then recompute feed ``name`` (alias or id) from every stored object, audited as
+    ``feed.rebuild``. Refused for a bad feed file, NotFound for a name that is no feed."""
+    try:
+        removed = sync_feeds()
+    except FeedError as exc:
+        raise Refused(str(exc)) from None
+    gone_too = [{"id": feed_id, "alias": alias} for feed_id, alias in removed]
+    gone = next((feed_id for feed_id, alias in removed if name in (feed_id, alias)), None)
+    if gone is not None:
+        return {"id": gone, "objects": 0, "removed": True, "removed_feeds": gone_too}
+    with write_transaction() as conn:
+        row = collection_store.find_collection(conn, name)
+        try:
+            count = rebuild(conn, row.id) if row is not None else None
+        except FeedError:  # a collection, not a feed
+            count = None
+        if row is None or count is None:
+            raise NotFound(f"no feed {name!r}")
+        record(conn, "feed.rebuild", participant_id=actor, collection_id=row.id,
+               detail={"alias": row.alias, "objects": count})
+    return {"id": row.id, "objects": count, "removed": False, "removed_feeds": gone_too}
 
 
 def bootstrap() -> FirstOperator | None:

@@ -318,6 +318,23 @@ class RemovedCollection(ContractModel):
     removed: Literal[True]
 
 
+class RemovedFeed(ContractModel):
+    id: str
+    alias: str
+
+
+class RebuiltFeed(ContractModel):
+    """The feed file(s) applied and the feed recomputed from every stored object (``removed``: its file was gone,
+    so it was removed instead). ``removed_feeds``: every feed removed because its file is gone."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"id": "0c9a2f4e-7b1d-4e8a-9c3f-5d6e7f8a9b0c", "objects": 311,
+                                         "removed": False, "removed_feeds": []}
+    id: str
+    objects: int = Field(ge=0, description="Object versions the feed holds now (the exchange's definitions included).")
+    removed: bool
+    removed_feeds: list[RemovedFeed]
+
+
 class RevokedGrant(ContractModel):
     """The grant is gone: the subject keeps only what other grants give it."""
 

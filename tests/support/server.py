@@ -222,7 +222,7 @@ class Server:
         return orjson.loads(result.stdout)
 
     def operate(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """``aisx ARGS...`` for a fixture step the admin API has no endpoint for (``feed rebuild``, ``cert add``):
+        """``aisx ARGS...`` for a fixture step run with the CLI (``feed rebuild``, ``cert add``):
         the same command, environment and result as ``cli``, run by one long-lived process per server
         (tests/support/cli_worker.py) instead of a new Python each time. Tests of the CLI itself use ``cli``."""
         with self._operator_lock:
