@@ -39,25 +39,30 @@ def page(conn: Connection, reader: Caller | None, collection: CollectionRow, que
     return Page(rows, more, resume_at)
 
 
-def sensitive_reads(conn: Connection, reader: Caller, collection: CollectionRow, query: ObjectFilter,
-                    served: Sequence[PageRow]) -> list[tuple[str, int | None]]:
-    """Whose AMBER and RED objects a page of ``query`` served ``reader``, for the producers' read statistics, as
-    (id, producer): each served AMBER or RED version's producer and, for an id that several producers hold, each
-    producer whose copy of it has an AMBER or RED version the reader may see (rules 1-4) and ``query`` selects —
-    what the page would have served of that copy had rules 5 and 6 not served another producer's.
+def served_sensitive(served: Sequence[PageRow]) -> set[tuple[str, int | None]]:
+    """(id, producer) of each AMBER or RED version a page served, for the producers' read statistics."""
+    return {(r.stix_id, r.producer_id) for r in served if r.tlp >= Tlp.AMBER}
+
+
+def shared_ids(served: Sequence[PageRow]) -> list[str]:
+    """The served ids that several producers hold in the collection (``PageRow.shared``)."""
+    return sorted({r.stix_id for r in served if r.shared})
+
+
+def shared_copies(conn: Connection, reader: Caller, collection: CollectionRow, query: ObjectFilter,
+                  ids: Sequence[str]) -> list[tuple[str, int]]:
+    """For read statistics, of ids several producers hold (``shared_ids``): (id, producer) for each producer whose
+    copy the reader may see (rules 1-4) with an AMBER or RED version that ``query`` selects — what the page would
+    have served of that copy had rules 5 and 6 not served another producer's.
 
     Rules 5 and 6 serve one copy of an id that several producers hold. Counting only the served copy told a
     producer, through ``GET /me/reads``, that a reader who had read its id was served someone else's copy: that
     another producer holds the id, in a copy the producer cannot see. Asking the rules for every id of every page
-    cost a full sync of 10,000 objects 85 % of its speed (80,000 → 11,500 objects/s on SQLite); only ids held by
-    several producers need it, and the page query says which those are (``PageRow.shared``)."""
-    counted = {(r.stix_id, r.producer_id) for r in served if r.tlp >= Tlp.AMBER}
-    shared = sorted({r.stix_id for r in served if r.shared})
-    if shared:
-        admitted = admitted_to(reader, public_collection=collection.public)
-        first = first_visible(reader, public_collection=collection.public) if query.versions.first else None
-        counted.update(object_store.sensitive_copies(conn, collection.id, shared, admitted, query.versions, first))
-    return sorted(counted, key=lambda pair: (pair[0], pair[1] or 0))
+    cost a full sync of 10,000 objects 85 % of its speed (80,000 → 11,500 objects/s on SQLite); only the ids that
+    several producers hold need it, and the page query says which those are."""
+    admitted = admitted_to(reader, public_collection=collection.public)
+    first = first_visible(reader, public_collection=collection.public) if query.versions.first else None
+    return object_store.sensitive_copies(conn, collection.id, ids, admitted, query.versions, first)
 
 
 def producers(conn: Connection, reader: Caller, collection: CollectionRow, stix_id: str) -> set[int | None]:

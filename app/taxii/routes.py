@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app import ingest
-from app.audit import note_sensitive_read, record
+from app.audit import record
 from app.config import get_settings
 from app.errors import NotAuthenticated
 from app.sharing import reads
@@ -28,6 +28,7 @@ from app.taxii.envelope import parse_envelope, read_body
 from app.taxii.errors import TaxiiError
 from app.taxii.filters import QueryLimits, parse_object_filter, parse_version_only
 from app.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, accepts_taxii, is_postable_content
+from app.taxii.read_counts import count_reads
 
 
 def require_taxii_accept(request: Request) -> None:
@@ -129,9 +130,8 @@ def _read_page(
         page = reads.page(conn, caller, collection, flt, stix_id=stix_id, with_raw=with_raw)
         if stix_id is not None and not page.rows and flt.added_after is None and flt.after is None:
             raise TaxiiError(404, f"No object {stix_id} in this collection, or you cannot see it.")
-        sensitive = reads.sensitive_reads(conn, caller, collection, flt, page.rows) if caller is not None else []
-    if sensitive and caller is not None:
-        note_sensitive_read(caller.participant_id, sensitive)
+    if caller is not None:
+        count_reads(caller, collection, flt, page.rows)
     token = issue(flt, page.resume_at, scope) if page.resume_at is not None else None
     return page.rows, page.more, token
 
