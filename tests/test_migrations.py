@@ -174,3 +174,28 @@ def test_0009_chains_existing_audit_records_and_moves_key_use(database_url: str)
 
     result = verify_database()
     assert result.ok and result.records == 3, result
+
+
+def test_0011_lists_the_ids_several_producers_hold(database_url: str) -> None:
+    """Copies stored before 0011 are found: an id two producers hold is listed, one producer's versions and the
+    exchange's own objects are not."""
+    config = alembic_config()
+    with get_engine().begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+    with get_engine().begin() as conn:
+        for slug in ("lab-x", "lab-y"):
+            conn.execute(text("INSERT INTO participant (slug, name, kind, identity_id, pseudonym_identity_id, "
+                              "suspended, created_at) VALUES (:s, :s, 'lab', :i, :p, false, 1)"),
+                         {"s": slug, "i": f"identity--{slug}", "p": f"identity--{slug}-p"})
+        x, y = (conn.execute(text("SELECT id FROM participant WHERE slug = :s"), {"s": s}).scalar()
+                for s in ("lab-x", "lab-y"))
+        rows = [("ipv4-addr--both", 0, x), ("ipv4-addr--both", 0, y), ("indicator--one", 1, x),
+                ("indicator--one", 2, x), ("marking-definition--tlp", 0, None)]
+        for stix_id, version, producer in rows:
+            conn.execute(text("INSERT INTO stix_object (stix_id, type, spec_version, version, producer_id, "
+                              "content_hash, raw, stored_at, tlp, has_audience, is_latest) VALUES (:i, 'x', '2.1', "
+                              ":v, :p, 'h', '{}', 1, 1, false, true)"), {"i": stix_id, "v": version, "p": producer})
+    upgrade_to_head()
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT stix_id FROM shared_id")).scalars().all() == ["ipv4-addr--both"]

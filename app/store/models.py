@@ -206,6 +206,17 @@ class ObjectRead(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class SharedId(SQLModel, table=True):
+    """Ids that more than one producer holds a copy of (the exchange counting as one), anywhere in the exchange:
+    written by the store when such a copy is added, read by every page (``app.store.objects.PageRow.shared``)
+    so that the reads of the copies rules 5 and 6 did not serve are counted for their producers too. Mostly
+    empty, so a page's per-row look-up costs almost nothing; a copy deleted later leaves its id here (the
+    counting query then finds nothing more)."""
+
+    __tablename__ = "shared_id"
+    stix_id: str = Field(primary_key=True, max_length=150)
+
+
 class Membership(SQLModel, table=True):
     """An object version's presence in a collection, with its own date_added. The filter columns are
     copied from the object so that every list query is answered from this table's indexes.
@@ -218,7 +229,7 @@ class Membership(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("collection_id", "object_seq", name="uq_membership_object"),
         Index("ix_membership_page", "collection_id", "date_added", "seq"),
-        Index("ix_membership_stix_id", "collection_id", "stix_id", "producer_id"),  # 0011: index-only "shared"
+        Index("ix_membership_stix_id", "collection_id", "stix_id"),
         # Partial: only pending members are indexed, so the index costs ordinary writes nothing and the release
         # step's "anything due?" probe is one seek however many members the exchange holds.
         Index("ix_membership_pending", "release_at", "seq", sqlite_where=text("release_at IS NOT NULL"),
@@ -327,6 +338,7 @@ audit_event_table = _table_of(AuditEvent)
 key_use_table = _table_of(KeyUse)
 object_read_table = _table_of(ObjectRead)
 membership_table = _table_of(Membership)
+shared_id_table = _table_of(SharedId)
 status_resource_table = _table_of(StatusResource)
 upstream_state_table = _table_of(UpstreamState)
 object_term_table = _table_of(ObjectTerm)
