@@ -97,9 +97,10 @@ class PageRow(NamedTuple):
 
 # ---------------------------------------------------------------- reads
 
-# PageRow.shared: the row's id is in ``shared_id`` (held by more than one producer). A probe of that small table
-# per row costs almost nothing; probing the membership index instead (does another producer hold a copy here?)
-# took a full sync of 1,000,000 objects from about 72,000 to 52,000 objects/s, and page p50 from 10 to 14 ms.
+# PageRow.shared: the row's id is in ``shared_id`` (held by more than one producer): a probe of a small table per
+# row, where asking the membership index (does another producer hold a copy here?) descends a tree as large as
+# the collection. Single quick runs at 1,000,000 objects could not tell the two apart (full sync 50,172 and
+# 52,388 objects/s; 57,488 without either): bench/NOTES.md has the open question.
 _SHARED = m.c.stix_id.in_(select(shared_id_table.c.stix_id))
 
 
