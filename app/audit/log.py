@@ -109,7 +109,7 @@ def note_key_use(participant_id: int, key_id: str) -> None:
 
 def note_sensitive_read(participant_id: int, objects: Sequence[tuple[str, int | None]]) -> None:
     """A read that served AMBER or RED objects, (stix id, producer id) each, to a participant
-    (``app.sharing.reads.sensitive_reads``). Objects the exchange itself published and the reader's own are not
+    (``app.taxii.read_counts``). Objects the exchange itself published and the reader's own are not
     counted."""
     counted = [(stix_id, producer) for stix_id, producer in objects
                if producer is not None and producer != participant_id]

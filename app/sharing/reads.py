@@ -45,7 +45,7 @@ def served_sensitive(served: Sequence[PageRow]) -> set[tuple[str, int | None]]:
 
 
 def shared_ids(served: Sequence[PageRow]) -> list[str]:
-    """The served ids that several producers hold in the collection (``PageRow.shared``)."""
+    """The served ids that several producers hold (``PageRow.shared``)."""
     return sorted({r.stix_id for r in served if r.shared})
 
 

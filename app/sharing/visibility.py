@@ -188,7 +188,7 @@ def first_visible(caller: Caller | None, *, public_collection: bool) -> ColumnEl
 
 def admitted_to(caller: Caller, *, public_collection: bool) -> ColumnElement[bool]:
     """Rules 1-4 only, for the rows ``m``/``o``: every copy the reader may see before rules 5 and 6 serve one copy
-    per id. What counts as a read of a producer's object (``app.sharing.reads.sensitive_reads``)."""
+    per id. What counts as a read of a producer's object (``app.sharing.reads.shared_copies``)."""
     return _admitted(_reader(caller), public_collection)
 
 

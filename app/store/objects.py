@@ -92,7 +92,7 @@ class PageRow(NamedTuple):
     tlp: int
     raw: str | None
     producer_id: int | None  # the real poster (NULL: the exchange); never served, kept for the audit of reads
-    shared: bool  # another producer holds a copy of this id in the collection (never served either)
+    shared: bool  # more than one producer holds a copy of this id (``shared_id``; never served either)
 
 
 # ---------------------------------------------------------------- reads

@@ -32,20 +32,19 @@ _worker: threading.Thread | None = None
 
 def count_reads(caller: Caller, collection: CollectionRow, query: ObjectFilter, served: Sequence[PageRow]) -> None:
     """Count what ``served`` (a page of ``query``) gave ``caller`` (see the module's docstring)."""
-    note_sensitive_read(caller.participant_id, sorted(reads.served_sensitive(served), key=_order))
+    counted = reads.served_sensitive(served)
+    note_sensitive_read(caller.participant_id, list(counted))
     shared = reads.shared_ids(served)
     if shared:
-        _later(lambda: _count_other_copies(caller, collection, query, shared))
+        _later(lambda: _count_other_copies(caller, collection, query, shared, counted))
 
 
-def _order(pair: tuple[str, int | None]) -> tuple[str, int]:
-    return pair[0], pair[1] or 0
-
-
-def _count_other_copies(caller: Caller, collection: CollectionRow, query: ObjectFilter, ids: list[str]) -> None:
+def _count_other_copies(caller: Caller, collection: CollectionRow, query: ObjectFilter, ids: list[str],
+                        counted: set[tuple[str, int | None]]) -> None:
+    """The copies of ``ids`` the page did not serve; those it served were ``counted`` already."""
     with read_connection() as conn:
         copies = reads.shared_copies(conn, caller, collection, query, ids)
-    note_sensitive_read(caller.participant_id, copies)
+    note_sensitive_read(caller.participant_id, [copy for copy in copies if copy not in counted])
 
 
 def _later(job: Callable[[], None]) -> None:
