@@ -86,7 +86,7 @@ def metrics_exposition() -> bytes:
     long ago each upstream feed was last mirrored). Also served by ``aisx serve`` on AISX_METRICS_ADDRESS."""
     lag = metrics.GaugeCollector(
         "aisx_upstream_lag_seconds", "Seconds since the last successful pull of each upstream-mirrored feed "
-        "(from when the server started watching, if it never succeeded).", ["feed"], mirror_lag)
+        "(+Inf if it never succeeded).", ["feed"], mirror_lag)
     return metrics.exposition([lag])
 
 
@@ -232,9 +232,9 @@ class _Observe(_HttpOnly):
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - record.started
-            method = scope.get("method", "-")
+            method = metrics.method_label(scope.get("method", "-"))
             metrics.observe_request(record.route or "unmatched", method, status, elapsed)
-            logs.log_request(record, metrics.method_label(method), status, elapsed)
+            logs.log_request(record, method, status, elapsed)
 
 
 def _credentials(headers: dict[bytes, bytes]) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 from app.jobs.registry import PeriodicJob
@@ -33,7 +32,6 @@ class Leadership:
     def __init__(self, lock: LeaderLock, instance: str, interval: float) -> None:
         self.lock, self.instance, self.interval = lock, instance, interval
         self.leading = threading.Event()
-        self.since: float | None = None
         self._resigning = threading.Lock()
         self._following = False  # said so in the log since the last time it led (or since start)
 
@@ -42,7 +40,6 @@ class Leadership:
         if self.leading.is_set():
             if not self.lock.still_held():
                 self.leading.clear()
-                self.since = None
                 log.warning("lost leadership (instance %s): background jobs stop here", self.instance)
             return
         try:
@@ -51,7 +48,6 @@ class Leadership:
             log.warning("leader lock: cannot try it (%s)", type(exc).__name__)
             return
         if taken:
-            self.since = time.time()
             self.leading.set()
             self._following = False
             log.info("became leader (instance %s): running the background jobs here", self.instance)

@@ -14,7 +14,6 @@ feed's configured participant."""
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -261,7 +260,7 @@ def sync_all(feed_id: str | None = None) -> list[dict[str, Any]]:
     return [sync_feed(feed) for feed in _feeds(feed_id) if feed.upstream is not None]
 
 
-def sync_due_feeds(due: dict[str, float], stop: threading.Event | None = None) -> None:
+def sync_due_feeds(due: dict[str, float]) -> None:
     """One pass of background mirroring: sync every upstream feed whose poll interval has passed since its last
     run (``due`` maps a feed id to when it is next due, kept by the caller between passes). Run by the leader
     only (``app.jobs``): one instance mirrors, however many serve."""
@@ -271,22 +270,6 @@ def sync_due_feeds(due: dict[str, float], stop: threading.Event | None = None) -
         log.exception("upstream sync: cannot read the feeds")
         return
     for feed in feeds:
-        if stop is not None and stop.is_set():
-            return
         if feed.upstream and time.monotonic() >= due.get(feed.id, 0):
             sync_feed(feed)  # records its own errors
             due[feed.id] = time.monotonic() + feed.upstream.poll_interval
-
-
-def start_background_sync(stop: threading.Event) -> threading.Thread:
-    """Poll every upstream at its interval until ``stop`` is set, in this process whether or not it leads
-    (``aisx serve`` runs ``sync_due_feeds`` through ``app.jobs`` instead, on the leader only)."""
-    def loop() -> None:
-        due: dict[str, float] = {}
-        while not stop.is_set():
-            sync_due_feeds(due, stop)
-            stop.wait(2.0)
-
-    thread = threading.Thread(target=loop, name="aisx-upstream", daemon=True)
-    thread.start()
-    return thread

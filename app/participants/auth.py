@@ -67,7 +67,8 @@ def resolve_caller(header: str | None, address: str = "-", certificate: str | No
     try:
         holder = _key_holder(header) if header else _certificate_holder(certificate or "")
         if holder.suspended:
-            raise _refused("This participant is suspended; contact the exchange operators.", "suspended")
+            raise NotAuthenticated("This participant is suspended; contact the exchange operators.",
+                                   reason="suspended")
     except NotAuthenticated as exc:
         metrics().auth_failures.labels(exc.reason).inc()
         limiter().auth_failed(address)
@@ -88,20 +89,14 @@ def _key_holder(header: str) -> store.KeyHolder:
     with read_connection() as conn:
         holder = store.find_key_holder(conn, secret_hash=secret_hash, key_id=key_id)
     if holder is None or not hmac.compare_digest(holder.key.secret_hash, secret_hash):
-        raise _refused("Invalid or revoked API key.", "invalid")
+        raise NotAuthenticated("Invalid or revoked API key.", reason="invalid")
     refusal = key_refusal(holder.key, now_us())
     if refusal is not None:
-        raise _refused(refusal, "expired" if "expired" in refusal else "revoked")
+        raise refusal
     return holder
 
 
-def _refused(message: str, reason: str) -> NotAuthenticated:
-    """A NotAuthenticated that also says, for the metrics, why: invalid (no such key), revoked, expired,
-    suspended, certificate (unknown or revoked); malformed credentials carry no reason."""
-    return NotAuthenticated(message, reason=reason)
-
-
-def key_refusal(key: store.KeyRow, now: int) -> str | None:
+def key_refusal(key: store.KeyRow, now: int) -> NotAuthenticated | None:
     """Why a key whose secret matched no longer works at ``now``, or None while it does. Said plainly, because
     only the holder of the secret gets this far: an unknown key gets the generic message above. The times are
     compared here on every request (from the row the one lookup query read), so an expiry or the end of a
@@ -111,13 +106,13 @@ def key_refusal(key: store.KeyRow, now: int) -> str | None:
         assert key.revoked_at is not None
         when = format_timestamp(key.revoked_at)
         if key.replaced_by is not None:
-            return (f"This API key was revoked at {when}, when the grace period of its rotation ended; use the key "
-                    "that replaced it.")
-        return f"This API key was revoked at {when}."
+            return NotAuthenticated(f"This API key was revoked at {when}, when the grace period of its rotation "
+                                    "ended; use the key that replaced it.", reason="revoked")
+        return NotAuthenticated(f"This API key was revoked at {when}.", reason="revoked")
     if state == "expired":
         assert key.expires_at is not None
-        return (f"This API key expired at {format_timestamp(key.expires_at)}; ask the exchange operators for a "
-                "new one.")
+        return NotAuthenticated(f"This API key expired at {format_timestamp(key.expires_at)}; ask the exchange "
+                                "operators for a new one.", reason="expired")
     return None
 
 
@@ -125,8 +120,8 @@ def _certificate_holder(fingerprint: str) -> store.KeyHolder:
     with read_connection() as conn:
         holder = store.find_certificate_holder(conn, normalise_fingerprint(fingerprint))
     if holder is None or holder.key.revoked_at is not None:
-        raise _refused("This client certificate is not registered with the exchange, or it was revoked.",
-                       "certificate")
+        raise NotAuthenticated("This client certificate is not registered with the exchange, or it was revoked.",
+                               reason="certificate")
     return holder
 
 

@@ -63,7 +63,7 @@ class SharedCounter:
 
     def give_back(self, pending: Counter[tuple[str, int]]) -> None:
         """Counts whose flush failed: kept for the next one, except windows no limit looks at any more."""
-        oldest = self._window(time.time()) - self.length
+        oldest = self.since()
         with self._lock:
             self._local.update({k: n for k, n in pending.items() if k[1] >= oldest})
 
@@ -85,7 +85,6 @@ class Limiter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._failing = False
-        self.flush_failures = 0
 
     def _ensure_flushing(self) -> None:
         if self._thread is None:
@@ -121,7 +120,6 @@ class Limiter:
             self._failing = False
 
     def _failed(self, exc: Exception) -> None:
-        self.flush_failures += 1
         metrics().counter_flush_failures.inc()
         if not self._failing:
             log.error("rate-limit counters: cannot flush to the database (%s: %s); the counts are kept and "

@@ -104,28 +104,24 @@ def read_connection() -> Iterator[Connection]:
 
 
 @contextmanager
-def write_transaction() -> Iterator[Connection]:
-    """A transaction holding the exchange-wide write lock; commits on success, rolls back on error."""
-    engine = get_engine()
-    with engine.connect() as raw:
-        conn = raw.execution_options(aisx_write=True)
-        with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_KEY})
-            yield conn
-
-
-@contextmanager
 def short_transaction() -> Iterator[Connection]:
     """A plain transaction for bookkeeping that orders nothing against the objects (the rate-limit counters):
     on PostgreSQL without the exchange-wide write lock, so it never waits behind an ingest or makes one wait
     (the flushers of every worker took that lock once a second); on SQLite ``BEGIN IMMEDIATE`` still, which is
     how SQLite has one writer without deadlocks between readers that upgrade."""
-    engine = get_engine()
-    with engine.connect() as raw:
+    with get_engine().connect() as raw:
         conn = raw.execution_options(aisx_write=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def write_transaction() -> Iterator[Connection]:
+    """A transaction holding the exchange-wide write lock; commits on success, rolls back on error."""
+    with short_transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _WRITE_LOCK_KEY})
+        yield conn
 
 
 def stored_versions() -> int:
