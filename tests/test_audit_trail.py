@@ -292,6 +292,8 @@ def test_a_producer_sees_who_read_its_amber_and_red_objects_and_no_more(server: 
     answer = my_reads(producer, server)
     assert answer["producer"] == producer.slug
     assert answer["by_reader"] == [{"day": today, "reader": reader.slug, "objects": 3, "count": 4}]
+    cut = my_reads(producer, server, limit=1)  # the list stops at its limit, the totals do not
+    assert len(cut["reads"]) == 1 and cut["by_reader"] == answer["by_reader"]
     # the rival sees the read of its own object only, never the producer's, whatever it asks for
     assert wait_for(lambda: my_reads(rival, server)["reads"], "the rival's read")
     assert [(r["reader"], r["object_id"]) for r in my_reads(rival, server)["reads"]] == [(reader.slug, rivals["id"])]

@@ -2,7 +2,6 @@
 listing with filters, the chain's check and export, and who read a producer's AMBER/RED objects."""
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,18 +86,17 @@ def reads_of(conn: Connection, producer_id: int, since: str | None = None, until
     now = now_us()
     since_us = parse_moment("since", since, now)
     until_us = parse_moment("until", until, now)
-    rows = audit_store.reads_of(conn, producer_id, since=since_us // _DAY * _DAY if since_us is not None else None,
-                                until=until_us, limit=limit)
-    reads = [{"day": format_timestamp(r["day"])[:10], "reader": r["reader"], "object_id": r["stix_id"],
-              "count": r["count"]} for r in rows]
-    summary: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for r in reads:
-        entry = summary[(r["day"], r["reader"])]
-        entry[0] += 1
-        entry[1] += r["count"]
-    by_reader = [{"day": day, "reader": reader, "objects": n, "count": total}
-                 for (day, reader), (n, total) in summary.items()]
+    since_day = since_us // _DAY * _DAY if since_us is not None else None
+    rows = audit_store.reads_of(conn, producer_id, since=since_day, until=until_us, limit=limit)
+    reads = [{"day": _day(r["day"]), "reader": r["reader"], "object_id": r["stix_id"], "count": r["count"]}
+             for r in rows]
+    by_reader = [{"day": _day(r["day"]), "reader": r["reader"], "objects": r["objects"], "count": int(r["count"])}
+                 for r in audit_store.readers_of(conn, producer_id, since=since_day, until=until_us)]
     return {"reads": reads, "by_reader": by_reader}
+
+
+def _day(micros: int) -> str:
+    return format_timestamp(micros)[:10]
 
 
 def producer_reads(conn: Connection, producer: str, since: str | None = None, until: str | None = None,

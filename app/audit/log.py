@@ -98,11 +98,6 @@ def _write(uses: Counter[tuple[int, str, int]], reads: Counter[tuple[int, int, s
 _buffer = _Buffer()
 
 
-def flush() -> None:
-    """Write the counts noted so far now (the tests; a clean shutdown does it too)."""
-    _buffer.flush()
-
-
 def note_key_use(participant_id: int, key_id: str) -> None:
     _buffer.use(participant_id, key_id)
 

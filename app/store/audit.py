@@ -149,18 +149,36 @@ def add_reads(conn: Connection, counts: list[tuple[int, int, str, int, int]]) ->
     _upsert(conn, _reads, rows, ["reader_id", "producer_id", "stix_id", "day"])
 
 
-def reads_of(conn: Connection, producer_id: int, *, since: int | None = None, until: int | None = None,
-             limit: int = 10000) -> list[dict[str, Any]]:
-    """Reads of ``producer_id``'s objects, newest day first: day, reader slug, stix id, count."""
-    reader = participant_table.alias("reader")
-    query = (select(_reads.c.day, reader.c.slug.label("reader"), _reads.c.stix_id, _reads.c.count)
-             .join(reader, reader.c.id == _reads.c.reader_id)
-             .where(_reads.c.producer_id == producer_id)
-             .order_by(_reads.c.day.desc(), reader.c.slug, _reads.c.stix_id).limit(limit))
+_reader = participant_table.alias("reader")
+
+
+def _reads_query(producer_id: int, since: int | None, until: int | None, *columns: Any) -> Any:
+    """SELECT ``columns`` from ``producer_id``'s read counts in [since, until); ``_reader`` is who read."""
+    query = select(*columns).join(_reader, _reader.c.id == _reads.c.reader_id).where(
+        _reads.c.producer_id == producer_id)
     if since is not None:
         query = query.where(_reads.c.day >= since)
     if until is not None:
         query = query.where(_reads.c.day < until)
+    return query
+
+
+def reads_of(conn: Connection, producer_id: int, *, since: int | None = None, until: int | None = None,
+             limit: int = 10000) -> list[dict[str, Any]]:
+    """Reads of ``producer_id``'s objects, newest day first: day, reader slug, stix id, count."""
+    query = _reads_query(producer_id, since, until, _reads.c.day, _reader.c.slug.label("reader"), _reads.c.stix_id,
+                         _reads.c.count)
+    query = query.order_by(_reads.c.day.desc(), _reader.c.slug, _reads.c.stix_id).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def readers_of(conn: Connection, producer_id: int, *, since: int | None = None,
+               until: int | None = None) -> list[dict[str, Any]]:
+    """Per day and reader, newest day first: how many of ``producer_id``'s objects it read and how often. Summed
+    in SQL over every row: sums made from ``reads_of``'s rows would stop at its limit."""
+    query = _reads_query(producer_id, since, until, _reads.c.day, _reader.c.slug.label("reader"),
+                         func.count().label("objects"), func.sum(_reads.c.count).label("count"))
+    query = query.group_by(_reads.c.day, _reader.c.slug).order_by(_reads.c.day.desc(), _reader.c.slug)
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
