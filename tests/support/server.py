@@ -4,9 +4,11 @@ import atexit
 import itertools
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -78,6 +80,86 @@ def with_production_imports(env: dict[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": f"{PRODUCTION_IMPORTS}{os.pathsep}{rest}" if rest else str(PRODUCTION_IMPORTS)}
 
 
+class Launched:
+    """A process the launcher (tests/support/launcher.py) forked, with the part of ``subprocess.Popen`` the tests
+    use: its pid, its exit status once it ended (negative: the signal that ended it), waiting, signals."""
+
+    def __init__(self, args: list[str], pid: int, status: Path) -> None:
+        self.args, self.pid, self._status = args, pid, status
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._status.exists():
+            self.returncode = int(self._status.read_text())
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Launcher:
+    """This test process's launcher, started on first use and ended at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._statuses = Path(tempfile.mkdtemp(prefix="aisx-launched-"))
+        self._count = itertools.count()
+
+    def _started(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            env = with_production_imports({k: v for k, v in os.environ.items() if not k.startswith("AISX_")})
+            env["PYTHONPATH"] += os.pathsep + str(REPO)
+            self._process = subprocess.Popen(  # stderr not a terminal, as for the processes it replaces
+                [sys.executable, "-m", "tests.support.launcher"], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=(self._statuses / "launcher.log").open("ab"), text=True)
+            atexit.register(self._process.stdin.close)  # type: ignore[union-attr]
+        return self._process
+
+    def launch(self, args: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
+               new_session: bool = False) -> Launched:
+        with self._lock:
+            process = self._started()
+            status = self._statuses / f"{next(self._count)}.status"
+            request = {"argv": args, "cwd": str(cwd), "env": env, "stdin": os.devnull, "stdout": str(stdout),
+                       "stderr": str(stderr), "new_session": new_session, "status": str(status)}
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(orjson.dumps(request).decode() + "\n")
+            process.stdin.flush()
+            pid = process.stdout.readline()
+        if not pid:
+            raise RuntimeError(f"the launcher exited: {(self._statuses / 'launcher.log').read_text()}")
+        return Launched([*AISX, *args], int(pid), status)
+
+
+_launcher = _Launcher()
+_LAUNCHER_ON = os.environ.get("AISX_TEST_NO_LAUNCHER", "") in ("", "0")
+
+
+def launchable(env: dict[str, str]) -> bool:
+    """Whether a process with this environment can be forked from the launcher: not when AISX_TEST_NO_LAUNCHER is
+    set, nor when the test put something of its own on PYTHONPATH (a built wheel, another checkout), whose code
+    the launcher has not imported."""
+    return _LAUNCHER_ON and env.get("PYTHONPATH") == str(PRODUCTION_IMPORTS)
+
+
 @dataclass
 class ThrowawayDatabase:
     """A SQLite file in ``workdir``, or a fresh PostgreSQL database when AISX_TEST_DATABASE_URL is set."""
@@ -111,6 +193,29 @@ class ThrowawayDatabase:
             conn.execute(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
 
 
+def run_aisx(args: list[str], *, cwd: Path, env: dict[str, str], check: bool = True,
+             timeout: float = 300) -> subprocess.CompletedProcess:
+    """Like ``subprocess.run([*AISX, *args], capture_output=True, text=True)``, forked from the launcher where it
+    can be (``launchable``)."""
+    if not launchable(env):
+        return subprocess.run([*AISX, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                              check=check)
+    with tempfile.TemporaryDirectory(prefix="aisx-cli-") as streams:
+        out, err = Path(streams) / "stdout", Path(streams) / "stderr"
+        process = _launcher.launch(args, cwd=cwd, env=env, stdout=out, stderr=err)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+        result = subprocess.CompletedProcess([*AISX, *args], process.returncode or 0,
+                                             out.read_text(errors="replace"), err.read_text(errors="replace"))
+    if check:
+        result.check_returncode()
+    return result
+
+
 @dataclass
 class Participant:
     slug: str
@@ -138,7 +243,7 @@ class Server:
     workers: int = 1
     settings: dict[str, str] = field(default_factory=dict)  # extra AISX_* settings for this server
     own_process_group: bool = False  # started in a session of its own, so a test can kill -9 its whole group
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | Launched | None = None
     admin_secret: str = ""
     admin_key_id: str = ""
     log_path: Path = field(init=False)
@@ -167,12 +272,15 @@ class Server:
     def start(self) -> "Server":
         if "AISX_FEEDS_DIR" in self.env:  # a server without it reads the working directory's or the packaged feeds
             Path(self.env["AISX_FEEDS_DIR"]).mkdir(exist_ok=True)
-        log = self.log_path.open("ab")
-        offset = log.tell()  # the log of an earlier start of this server is above
-        self.process = subprocess.Popen(
-            [*AISX, "serve", "--workers", str(self.workers)], cwd=self.workdir, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=self.own_process_group,
-        )
+        args = ["serve", "--workers", str(self.workers)]
+        with self.log_path.open("ab") as log:
+            offset = log.tell()  # the log of an earlier start of this server is above
+            if launchable(self.env) and self.workers == 1:  # uvicorn's own worker processes are spawned, not forked
+                self.process = _launcher.launch(args, cwd=self.workdir, env=self.env, stdout=self.log_path,
+                                                stderr=self.log_path, new_session=self.own_process_group)
+            else:
+                self.process = subprocess.Popen([*AISX, *args], cwd=self.workdir, env=self.env, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=self.own_process_group)
         self.port = self._wait_until_serving(offset)
         match = re.search(r"key id: (\S+)\s+secret: (\S+)", self.log_path.read_text())
         if match and not self.admin_secret:
@@ -214,8 +322,8 @@ class Server:
                 self.process.wait()
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*AISX, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
-                              timeout=300, check=check)
+        """``aisx ARGS...`` run in this server's directory and environment, its output captured."""
+        return run_aisx(list(args), cwd=self.workdir, env=self.env, check=check)
 
     def cli_json(self, *args: str) -> dict[str, Any]:
         result = self.cli(*args, "--json")

@@ -1,0 +1,146 @@
+"""``aisx`` processes forked from one that has already imported the application: ``python -m
+tests.support.launcher``, one per test process, started on first use.
+
+Every ``aisx serve`` and ``aisx`` command a test starts used to be a new Python that imported the application
+before doing anything: about 0.9 s of CPU for ``serve`` (FastAPI, SQLAlchemy, pydantic, uvicorn, the store's
+models) and 0.6 s for a command, measured with ``/usr/bin/time python -c 'import app.cli, app.main'``. The suite
+starts about 80 servers and 200 commands per database pass on a 2-core machine, so imports were a third of its
+CPU. Forked from this launcher, each is still a process of its own, with its own pid, environment, working
+directory, standard streams, exit status and signals, running ``app.cli.main()`` exactly as ``python -m
+app.cli`` does; only the imports are done once (copy-on-write), as a pre-forking server (gunicorn's
+``--preload``) does.
+
+What makes that safe: importing the application reads no setting and opens nothing (``get_settings()``, the
+engines and the metrics are built on first use, see ``app.config``, ``app.store.engine`` and
+``app.observability.metrics``), and this process only imports; the child replaces its whole environment before
+any of that runs.
+
+Protocol: one JSON request per line on stdin (``argv``, ``env``, ``cwd``, ``stdin``, ``stdout``, ``stderr``: file
+paths, ``new_session``, ``status``: the file to write the exit status to); one line back with the child's pid.
+The status file is written (atomically) when the child has been reaped: see ``Launched`` in
+``tests.support.server``. ``AISX_TEST_NO_LAUNCHER=1`` makes the tests start plain subprocesses instead."""
+
+import io
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn.config
+import uvicorn.main
+import uvicorn.server
+
+import app.cli
+import app.main
+
+PRELOADED = (app.main, uvicorn.config, uvicorn.main, uvicorn.server)  # what ``aisx serve`` imports, done once here
+
+_status_files: dict[int, str] = {}
+
+
+def _write_status(path: str, code: int) -> None:
+    temporary = f"{path}.partial"
+    Path(temporary).write_text(str(code))
+    os.replace(temporary, path)
+
+
+def _reap(*_: Any) -> None:
+    """SIGCHLD: record the exit status of every child that ended (a negative number: the signal that ended it,
+    as ``subprocess.Popen.returncode`` says it)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        path = _status_files.pop(pid, None)
+        if path is not None:
+            _write_status(path, os.waitstatus_to_exitcode(status))
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _stream(fd: int, mode: str) -> io.TextIOWrapper:
+    raw = io.FileIO(fd, mode, closefd=False)
+    if mode == "r":
+        return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8")
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", line_buffering=True, write_through=True)
+
+
+def _run_child(request: dict[str, Any], protocol_fds: tuple[int, ...]) -> None:
+    """In the forked child: become the requested process, run ``aisx ARGV...``, exit. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if request["new_session"]:
+            os.setsid()
+        for fd in protocol_fds:
+            os.close(fd)
+        for target, (path, flags) in enumerate(((request["stdin"], os.O_RDONLY),
+                                                 (request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_APPEND),
+                                                 (request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_APPEND))):
+            fd = os.open(path, flags, 0o600)
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin, sys.stdout, sys.stderr = _stream(0, "r"), _stream(1, "w"), _stream(2, "w")
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[0] = request["cwd"]  # as for ``python -m app.cli`` started there
+        sys.argv = [app.cli.__file__, *request["argv"]]
+        try:
+            app.cli.app(prog_name="python -m app.cli")
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+    except BaseException:  # whatever it was, the child reports it and exits as Python would
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code & 0xFF if code >= 0 else 1)
+
+
+def main() -> None:
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    signal.signal(signal.SIGCHLD, _reap)
+    for line in requests:
+        request = orjson.loads(line)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # the status file is known before any reaping
+        try:
+            pid = os.fork()
+            if pid == 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                _run_child(request, (requests.fileno(), replies.fileno()))
+            _status_files[pid] = request["status"]
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        replies.write(f"{pid}\n")
+        replies.flush()
+    # stdin closed: the test process is done; children still running are its to end, their statuses unwritten
+
+
+if __name__ == "__main__":
+    main()
