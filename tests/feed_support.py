@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from app.stix.timestamps import format_timestamp, parse_timestamp
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, free_port
+from tests.support.server import TAXII, TLS, Participant, Server, ThrowawayDatabase, free_port
 
 # ------------------------------------------------------------------ feed files
 
@@ -316,7 +316,8 @@ class Medallion:
         return f"http://127.0.0.1:{self.port}/intel/"
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.root_url, auth=(self.user, self.password), headers={"Accept": TAXII},
+        return httpx.Client(verify=TLS,
+                            base_url=self.root_url, auth=(self.user, self.password), headers={"Accept": TAXII},
                             timeout=30)
 
     def start(self) -> "Medallion":

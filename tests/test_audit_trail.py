@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.sharing_helpers import accepted, admit, ipv4, mint, sdo, second_key
-from tests.support.server import Participant, Server, running_server
+from tests.support.server import TLS, Participant, Server, running_server
 from tests.support.stix import TLP_AMBER, TLP_GREEN, TLP_RED
 
 DAY_US = 86_400_000_000
@@ -251,7 +251,7 @@ def test_the_chain_stays_whole_under_concurrent_writers(server: Server) -> None:
 
 def my_reads(who: Participant, server: Server, **params: Any) -> dict[str, Any]:
     answer = httpx.get(f"{server.base_url}/me/reads", params=params,
-                       headers={"Authorization": f"Bearer {who.secret}"})
+                       headers={"Authorization": f"Bearer {who.secret}"}, verify=TLS)
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -299,10 +299,11 @@ def test_a_producer_sees_who_read_its_amber_and_red_objects_and_no_more(server: 
     assert [(r["reader"], r["object_id"]) for r in my_reads(rival, server)["reads"]] == [(reader.slug, rivals["id"])]
     assert my_reads(rival, server, producer=producer.slug)["producer"] == rival.slug
     assert my_reads(reader, server)["reads"] == [] and my_reads(outsider, server)["reads"] == []
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {rival.secret}"}) as client:
+    with httpx.Client(verify=TLS,
+                      base_url=server.base_url, headers={"Authorization": f"Bearer {rival.secret}"}) as client:
         assert client.get("/admin/audit/reads", params={"producer": producer.slug}).status_code == 403
         assert client.get("/admin/audit", params={"participant": producer.slug}).status_code == 403
-    assert httpx.get(f"{server.base_url}/me/reads").status_code == 401
+    assert httpx.get(f"{server.base_url}/me/reads", verify=TLS).status_code == 401
     # the operator: the same through the admin API and the CLI
     with server.admin_client() as admin:
         operator = admin.get("/admin/audit/reads", params={"producer": producer.slug}).json()

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.hardening_support import running_server, shared_collection_id
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import indicator
 
 pytestmark = pytest.mark.skipif(not os.environ.get("AISX_TEST_DATABASE_URL"),
@@ -68,4 +68,4 @@ def test_a_failing_statistics_refresh_does_not_fail_a_committed_post(exchange: S
     again = lab.client.post(f"collections/{collection}/objects/", content=orjson.dumps({"objects": [indicator()]}),
                             headers={"Content-Type": TAXII})
     assert again.status_code == 202, again.text
-    assert httpx.get(f"{srv.base_url}/healthz").status_code == 200
+    assert httpx.get(f"{srv.base_url}/healthz", verify=TLS).status_code == 200

@@ -26,7 +26,7 @@ import typer.main
 import yaml
 
 from app.cli import app as cli_app
-from tests.support.server import free_port, with_production_imports
+from tests.support.server import TLS, free_port, with_production_imports
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -140,7 +140,7 @@ def test_the_init_script_role_runs_the_container_command(tmp_path: Path) -> None
             assert process.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, verify=TLS).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -149,7 +149,8 @@ def test_the_init_script_role_runs_the_container_command(tmp_path: Path) -> None
         assert "database at head" in text and "became leader" in text, text
         secret = re.search(r"secret: (\S+)", text)
         assert secret
-        jobs = httpx.get(f"http://127.0.0.1:{port}/admin/jobs", headers={"Authorization": f"Bearer {secret[1]}"})
+        jobs = httpx.get(f"http://127.0.0.1:{port}/admin/jobs", headers={"Authorization": f"Bearer {secret[1]}"},
+                         verify=TLS)
         assert jobs.status_code == 200 and jobs.json()["leader"].endswith(f":{process.pid}"), jobs.text
     finally:
         if process is not None and process.poll() is None:

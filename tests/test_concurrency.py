@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from app.stix.timestamps import parse_timestamp
 from tests.hardening_support import running_server, shared_collection_id
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import indicator, ts
 
 WRITERS, READERS, ROUNDS, PER_ENVELOPE = 8, 8, 20, 12
@@ -186,7 +186,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def _key(srv: Server, slug: str) -> str:
     response = httpx.post(f"{srv.base_url}/admin/participants/{slug}/keys", json={"label": "concurrency"},
-                          headers={"Authorization": f"Bearer {srv.admin_secret}"}, timeout=30)
+                          headers={"Authorization": f"Bearer {srv.admin_secret}"}, timeout=30, verify=TLS)
     assert response.status_code == 201, response.text
     return response.json()["secret"]
 
@@ -199,7 +199,7 @@ def test_writers_and_readers_at_once(busy: Server) -> None:
     ledger, done = Ledger(), threading.Event()
 
     def client(secret: str) -> httpx.Client:
-        return httpx.Client(headers={"Accept": TAXII, "Authorization": f"Bearer {secret}"}, timeout=120)
+        return httpx.Client(verify=TLS, headers={"Accept": TAXII, "Authorization": f"Bearer {secret}"}, timeout=120)
 
     errors: list[BaseException] = []
 

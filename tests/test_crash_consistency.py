@@ -31,7 +31,7 @@ from tests.hardening_support import (
     running_server,
     shared_collection_id,
 )
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import indicator, ts
 
 ENVELOPE_SIZE = 5000
@@ -157,7 +157,7 @@ def post_in_thread(url: str, secret: str, objs: list[dict[str, Any]]) -> tuple[t
     def run() -> None:
         try:
             response = httpx.post(url, content=body, timeout=300, headers={
-                "Authorization": f"Bearer {secret}", "Accept": TAXII, "Content-Type": TAXII})
+                "Authorization": f"Bearer {secret}", "Accept": TAXII, "Content-Type": TAXII}, verify=TLS)
             outcome.status = response.status_code
             outcome.body = response.json()
         except httpx.HTTPError as exc:

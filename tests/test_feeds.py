@@ -25,7 +25,7 @@ from tests.feed_support import (
     read_all,
     write_feed,
 )
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase, running_server
+from tests.support.server import TAXII, TLS, Participant, Server, ThrowawayDatabase, running_server
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED, indicator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,7 +287,7 @@ def test_a_bad_feed_file_stops_startup_naming_the_file_and_the_problem(tmp_path:
         assert squeeze(f"cannot start: {bad}: selector.max_tlp: 'purple' is not one of") in squeeze(
             str(caught.value)), caught.value
         with pytest.raises(httpx.HTTPError):
-            httpx.get(f"{server.base_url}/healthz", timeout=2)
+            httpx.get(f"{server.base_url}/healthz", timeout=2, verify=TLS)
         # the feed commands, which apply the files, refuse too, with the same message and exit status 2; other
         # commands do not read the feed files (issue 16: only serve, db upgrade and the feed commands do)
         refused = server.cli("feed", "list", check=False)
@@ -412,7 +412,7 @@ def test_amber_with_recipients_is_seen_in_a_feed_only_by_its_recipients(
         assert (amber["id"] in {r["id"] for r in manifest.get("objects", [])}) is sees
         matched = reader.client.get(f"collections/{INTEL_FEED}/objects/", params={"match[id]": amber["id"]})
         assert matched.status_code == 200 and bool(matched.json().get("objects")) is sees
-    with httpx.Client(base_url=exchange.root_url, headers={"Accept": TAXII}) as anonymous:
+    with httpx.Client(verify=TLS, base_url=exchange.root_url, headers={"Accept": TAXII}) as anonymous:
         assert anonymous.get(f"collections/{INTEL_FEED}/objects/").status_code == 401
 
 
@@ -420,7 +420,7 @@ def test_public_feed_serves_clear_only_and_without_credentials(
         exchange: Server, intel: str, people: dict[str, Participant]) -> None:
     clear, green = indicator(tlp=TLP_CLEAR), indicator(tlp=TLP_GREEN)
     assert post(people["lab"].client, intel, clear, green)["success_count"] == 2
-    with httpx.Client(base_url=exchange.root_url, headers={"Accept": TAXII}, timeout=30) as anonymous:
+    with httpx.Client(verify=TLS, base_url=exchange.root_url, headers={"Accept": TAXII}, timeout=30) as anonymous:
         info = anonymous.get(f"collections/{PUBLIC_FEED}/")
         assert info.status_code == 200 and info.json()["can_read"] and not info.json()["can_write"]
         served = read_all(anonymous, PUBLIC_FEED)

@@ -34,7 +34,7 @@ from tests.hardening_support import (
     shared_collection_id,
     taxii_error_problem,
 )
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import indicator
 
 EXAMPLES = settings(max_examples=30, deadline=None, database=None, derandomize=True,
@@ -91,7 +91,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         obj = indicator()
         status = lab.client.post(f"collections/{collection}/objects/", json={"objects": [obj]},
                                  headers={"Content-Type": TAXII}).json()
-        document = httpx.get(f"{srv.base_url}/openapi.json", timeout=30).json()
+        document = httpx.get(f"{srv.base_url}/openapi.json", timeout=30, verify=TLS).json()
         basic = base64.b64encode(f"{lab.key_id}:{lab.secret}".encode()).decode()
         yield Fuzzed(
             srv, schemathesis.openapi.from_dict(complete(document)),
@@ -201,7 +201,7 @@ def test_hostile_strings_in_each_parameter(fuzzed: Fuzzed, label: str, place: st
             payload[name] = value
         url = fuzzed.server.base_url + path.format(**{n: quote(v, safe="") for n, v in values.items()})
         response = httpx.request(method, url, params=params, json=payload, timeout=60,
-                                 headers={"Authorization": f"Bearer {secret}", "Accept": TAXII})
+                                 headers={"Authorization": f"Bearer {secret}", "Accept": TAXII}, verify=TLS)
         assert response.status_code < 500, f"{label} with {place}={value!r}: {response.text[:300]}"
         if response.status_code >= 400:
             assert taxii_error_problem(response) is None, f"{label} {place}={value!r}: {taxii_error_problem(response)}"
@@ -211,6 +211,6 @@ def test_basic_credentials_with_a_nul_are_refused(fuzzed: Fuzzed) -> None:
     for user, password in (("k\x00ey", "secret"), ("key", "sec\x00ret"), ("\x00", "\x00")):
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         response = httpx.get(f"{fuzzed.server.root_url}collections/", timeout=30,
-                             headers={"Authorization": f"Basic {token}", "Accept": TAXII})
+                             headers={"Authorization": f"Basic {token}", "Accept": TAXII}, verify=TLS)
         assert response.status_code == 401, (user, password, response.text[:300])
         assert taxii_error_problem(response) is None

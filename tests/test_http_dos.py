@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.hardening_support import running_server, taxii_error_problem
-from tests.support.server import TAXII, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server
 from tests.support.stix import TLP_CLEAR, envelope, indicator
 
 PUBLIC = "2303c6bd-db05-4926-8512-6b7dd7949aef"
@@ -97,9 +97,10 @@ def test_a_participant_body_to_an_operator_route_is_refused_before_it_is_read(se
 def test_an_operator_body_over_the_admin_limit_is_413(server: Server) -> None:
     admin = {"Authorization": f"Bearer {server.admin_secret}", "Content-Type": "application/json"}
     oversize = b'{"label": "' + b"x" * (64 * 1024) + b'"}'
-    declared = httpx.post(f"{server.base_url}/admin/participants/nobody/keys", content=oversize, headers=admin)
+    declared = httpx.post(f"{server.base_url}/admin/participants/nobody/keys", content=oversize, headers=admin,
+                          verify=TLS)
     streamed = httpx.post(f"{server.base_url}/admin/participants/nobody/keys", content=iter([oversize]),
-                          headers=admin)  # chunked: no Content-Length to judge by
+                          headers=admin, verify=TLS)  # chunked: no Content-Length to judge by
     for answer in (declared, streamed):
         assert answer.status_code == 413, answer.text
         assert taxii_error_problem(answer) is None
@@ -108,10 +109,12 @@ def test_an_operator_body_over_the_admin_limit_is_413(server: Server) -> None:
 
 def test_admin_bodies_are_still_read_and_checked(server: Server, lab: Participant) -> None:
     admin = {"Authorization": f"Bearer {server.admin_secret}"}
-    issued = httpx.post(f"{server.base_url}/admin/participants/{lab.slug}/keys", json={"label": "dos"}, headers=admin)
+    issued = httpx.post(f"{server.base_url}/admin/participants/{lab.slug}/keys", json={"label": "dos"}, headers=admin,
+                        verify=TLS)
     assert issued.status_code == 201 and issued.json()["participant"] == lab.slug
     for bad in (b"{", b'{"label": 5}', b""):
-        answer = httpx.post(f"{server.base_url}/admin/participants/{lab.slug}/keys", content=bad, headers=admin)
+        answer = httpx.post(f"{server.base_url}/admin/participants/{lab.slug}/keys", content=bad, headers=admin,
+                            verify=TLS)
         assert answer.status_code == 400 and taxii_error_problem(answer) is None
         assert answer.json()["details"]["problems"][0]["where"].startswith("body")
 
@@ -144,7 +147,7 @@ def test_timestamps_out_of_range_elsewhere_are_400(server: Server, lab: Particip
     deleted = lab.client.delete(f"collections/{shared}/objects/indicator--{uuid.uuid4()}/",
                                 params={"match[version]": value})
     audit = httpx.get(f"{server.base_url}/admin/audit", params={"since": value},
-                      headers={"Authorization": f"Bearer {server.admin_secret}"})
+                      headers={"Authorization": f"Bearer {server.admin_secret}"}, verify=TLS)
     for answer in (deleted, audit):
         assert answer.status_code == 400, answer.text
         assert taxii_error_problem(answer) is None

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import Settings
 from tests.feed_support import feed_toml
 from tests.hardening_support import running_server, shared_collection_id, taxii_error_problem
-from tests.support.server import TAXII, Server, free_port
+from tests.support.server import TAXII, TLS, Server, free_port
 from tests.support.stix import indicator
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -41,7 +41,7 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def scrape(srv: Server) -> Samples:
-    answer = httpx.get(SCRAPE["url"], timeout=30)  # a new connection each time
+    answer = httpx.get(SCRAPE["url"], timeout=30, verify=TLS)  # a new connection each time
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
     return parse(answer.text)
@@ -58,23 +58,24 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 def test_metrics_on_the_main_port_answer_operator_keys_only(exchange: Server) -> None:
     url = f"{exchange.base_url}/metrics"
-    ok = httpx.get(url, headers={"Authorization": f"Bearer {exchange.admin_secret}"})
+    ok = httpx.get(url, headers={"Authorization": f"Bearer {exchange.admin_secret}"}, verify=TLS)
     assert ok.status_code == 200 and ok.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "# TYPE aisx_http_request_duration_seconds histogram" in ok.text
     lab = exchange.add_participant("metrics-reader")
-    for response, status in ((httpx.get(url), 401), (httpx.get(url, headers={"Authorization": "Bearer nope"}), 401),
-                             (httpx.get(url, auth=("aisx_k_0123456789abcdef", "wrong")), 401),
+    for response, status in ((httpx.get(url, verify=TLS), 401),
+                             (httpx.get(url, headers={"Authorization": "Bearer nope"}, verify=TLS), 401),
+                             (httpx.get(url, auth=("aisx_k_0123456789abcdef", "wrong"), verify=TLS), 401),
                              (lab.client.get(url), 403)):
         assert response.status_code == status, response.text
         assert taxii_error_problem(response) is None, taxii_error_problem(response)
         assert "aisx_" not in response.text
-    assert "WWW-Authenticate" in httpx.get(url).headers
+    assert "WWW-Authenticate" in httpx.get(url, verify=TLS).headers
 
 
 def test_the_metrics_address_serves_metrics_only(exchange: Server) -> None:
     base = SCRAPE["url"].removesuffix("/metrics")
-    assert httpx.get(f"{base}/healthz").status_code == 404
-    assert httpx.get(f"{base}/metrics?x=1").status_code == 200
+    assert httpx.get(f"{base}/healthz", verify=TLS).status_code == 404
+    assert httpx.get(f"{base}/metrics?x=1", verify=TLS).status_code == 200
     assert Settings(metrics_address="9100").metrics_listen == ("127.0.0.1", 9100)  # loopback unless told
     assert Settings(metrics_address="0.0.0.0:9100").metrics_listen == ("0.0.0.0", 9100)
 
@@ -86,16 +87,16 @@ def test_requests_are_counted_by_route_template_over_all_workers(exchange: Serve
     before = scrape(exchange)
     for _ in range(30):  # a new connection each: the kernel spreads them over both workers
         answer = httpx.get(f"{exchange.root_url}collections/{collection}/", auth=lab.basic_auth,
-                           headers={"Accept": TAXII})
+                           headers={"Accept": TAXII}, verify=TLS)
         assert answer.status_code == 200
     name = "aisx_http_request_duration_seconds_count"
     for _ in range(5):  # every scrape sums the same files, whichever way it comes
         after = scrape(exchange)
         assert value(after, name, route=route, method="GET", status="200") - \
             value(before, name, route=route, method="GET", status="200") == 30
-    text = httpx.get(SCRAPE["url"]).text
+    text = httpx.get(SCRAPE["url"], verify=TLS).text
     assert collection not in text and lab.key_id not in text  # templates, never paths or keys
-    missing = httpx.get(f"{exchange.base_url}/no/such/{collection}")
+    missing = httpx.get(f"{exchange.base_url}/no/such/{collection}", verify=TLS)
     assert missing.status_code == 404
     assert value(scrape(exchange), name, route="unmatched", method="GET", status="404") >= 1
 
@@ -126,9 +127,11 @@ def test_objects_accepted_rejected_and_sharing_refusals(exchange: Server) -> Non
 
 def test_authentication_failures_and_rate_limit_answers(exchange: Server) -> None:
     before = scrape(exchange)
-    assert httpx.get(f"{exchange.root_url}collections/", headers={"Authorization": "Bearer aisx_s_nothing"}) \
+    assert httpx.get(f"{exchange.root_url}collections/", headers={"Authorization": "Bearer aisx_s_nothing"},
+                     verify=TLS) \
         .status_code == 401
-    assert httpx.get(f"{exchange.root_url}collections/", headers={"Authorization": "Basic %%%"}).status_code == 401
+    assert httpx.get(f"{exchange.root_url}collections/", headers={"Authorization": "Basic %%%"},
+                     verify=TLS).status_code == 401
     busy = exchange.add_participant("metrics-busy")
     statuses = [busy.client.get("collections/").status_code for _ in range(80)]
     refused = statuses.count(429)
@@ -172,10 +175,10 @@ def test_counts_start_from_zero_with_each_serve(tmp_path: Path) -> None:
                                                                  "status": "401"}
     with running_server(tmp_path / "srv", settings=settings) as srv:
         for _ in range(3):
-            assert httpx.get(f"{srv.base_url}/taxii2/").status_code == 401
-        assert value(parse(httpx.get(url).text), name, **labels) == 3
+            assert httpx.get(f"{srv.base_url}/taxii2/", verify=TLS).status_code == 401
+        assert value(parse(httpx.get(url, verify=TLS).text), name, **labels) == 3
         assert list(directory.glob("*.db"))
         srv.stop()
         srv.start()
-        assert httpx.get(f"{srv.base_url}/taxii2/").status_code == 401
-        assert value(parse(httpx.get(url).text), name, **labels) == 1
+        assert httpx.get(f"{srv.base_url}/taxii2/", verify=TLS).status_code == 401
+        assert value(parse(httpx.get(url, verify=TLS).text), name, **labels) == 1

@@ -20,7 +20,7 @@ from app.openapi import OPERATIONS, render
 from app.participants import registry
 from app.participants.registry import KINDS
 from tests.feed_support import feed_toml, write_feed
-from tests.support.server import TAXII, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server
 from tests.support.stix import envelope, indicator, ts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_the_copy_is_what_aisx_openapi_prints() -> None:
 
 
 def test_the_served_document_is_the_copy(server: Server, document: dict[str, Any]) -> None:
-    served = httpx.get(f"{server.base_url}/openapi.json", timeout=30)
+    served = httpx.get(f"{server.base_url}/openapi.json", timeout=30, verify=TLS)
     assert served.status_code == 200
     assert served.json() == document, f"the served /openapi.json differs from docs/openapi.json: {REFRESH}"
 
@@ -167,7 +167,7 @@ def test_taxii_answers_conform(server: Server, lab: Participant, shared_collecti
     client = lab.client
     root = f"{server.base_url}/taxii2/"
     contract.check("get_discovery", client.get(root))
-    contract.check("get_discovery", httpx.get(root, headers={"Accept": TAXII}), 401)
+    contract.check("get_discovery", httpx.get(root, headers={"Accept": TAXII}, verify=TLS), 401)
     contract.check("get_discovery", client.get(root, headers={"Accept": "application/json"}), 406)
     contract.check("get_api_root", client.get(""))
     contract.check("get_api_root", client.get(f"{root}nowhere/"), 404)
@@ -203,7 +203,7 @@ def test_taxii_answers_conform(server: Server, lab: Participant, shared_collecti
 
 
 def test_admin_and_operations_answers_conform(server: Server, lab: Participant, contract: Contract) -> None:
-    admin = httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+    admin = httpx.Client(verify=TLS, base_url=f"{server.base_url}/admin/", timeout=60,
                          headers={"Authorization": f"Bearer {server.admin_secret}"})
     with admin:
         contract.check("list_participants", admin.get("participants"))
@@ -274,7 +274,7 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
         contract.check("jobs_status", lab.client.get(f"{server.base_url}/admin/jobs"), 403)
         contract.check("list_audit_events", admin.get("audit", params={"limit": 50}))
         contract.check("list_audit_events", admin.get("audit", params={"since": "yesterday"}), 400)
-        contract.check("list_audit_events", httpx.get(f"{server.base_url}/admin/audit"), 401)
+        contract.check("list_audit_events", httpx.get(f"{server.base_url}/admin/audit", verify=TLS), 401)
         contract.check("list_audit_events", admin.get("audit", params={"participant": "nobody-at-all"}), 404)
         contract.check("verify_audit_chain", admin.get("audit/verify"))
         contract.check("verify_audit_chain", lab.client.get(f"{server.base_url}/admin/audit/verify"), 403)
@@ -287,24 +287,24 @@ def test_admin_and_operations_answers_conform(server: Server, lab: Participant, 
                                                              params={"producer": lab.slug}), 403)
     contract.check("list_my_reads", lab.client.get(f"{server.base_url}/me/reads"))
     contract.check("list_my_reads", lab.client.get(f"{server.base_url}/me/reads", params={"since": "x"}), 400)
-    contract.check("list_my_reads", httpx.get(f"{server.base_url}/me/reads"), 401)
-    contract.check("get_health", httpx.get(f"{server.base_url}/healthz"))
+    contract.check("list_my_reads", httpx.get(f"{server.base_url}/me/reads", verify=TLS), 401)
+    contract.check("get_health", httpx.get(f"{server.base_url}/healthz", verify=TLS))
     metrics = f"{server.base_url}/metrics"
     assert "aisx_http_request_duration_seconds" in contract.check("get_metrics", httpx.get(
-        metrics, headers={"Authorization": f"Bearer {server.admin_secret}"}))
+        metrics, headers={"Authorization": f"Bearer {server.admin_secret}"}, verify=TLS))
     contract.check("get_metrics", lab.client.get(metrics), 403)
-    contract.check("get_metrics", httpx.get(metrics), 401)
-    contract.check("get_metrics", httpx.get(metrics, headers={"Authorization": "Bearer aisx_s_wrong"}), 401)
-    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/exchange-audience.schema.json"))
-    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/nothing.json"), 404)
+    contract.check("get_metrics", httpx.get(metrics, verify=TLS), 401)
+    contract.check("get_metrics", httpx.get(metrics, headers={"Authorization": "Bearer aisx_s_wrong"}, verify=TLS), 401)
+    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/exchange-audience.schema.json", verify=TLS))
+    contract.check("get_schema", httpx.get(f"{server.base_url}/schemas/nothing.json", verify=TLS), 404)
     contract.check("get_objects", httpx.get(f"{server.base_url}/taxii2/exchange/collections/x/objects/",
-                                            params={"match[id]": "x" * 9000}), 414)
+                                            params={"match[id]": "x" * 9000}, verify=TLS), 414)
 
 
 def test_collections_and_grants_through_the_admin_api(server: Server, lab: Participant) -> None:
     """POST /admin/collections and /admin/collections/{collection}/grants: what ``aisx collection add`` and
     ``aisx grant`` do, for operator keys only, refused like them, and audited."""
-    admin = httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+    admin = httpx.Client(verify=TLS, base_url=f"{server.base_url}/admin/", timeout=60,
                          headers={"Authorization": f"Bearer {server.admin_secret}"})
     with admin:
         made = admin.post("collections", json={"alias": "api-made", "title": "Made by the API", "lenient": True,
@@ -342,10 +342,11 @@ def test_collections_and_grants_through_the_admin_api(server: Server, lab: Parti
                                                 json={"alias": "lab-made", "title": "Lab made"}), 403),
             "participant key, grant": (lab.client.post(f"{server.base_url}/admin/collections/{cid}/grants",
                                                        json={"subject": lab.slug, "write": True}), 403),
-            "no key": (httpx.post(f"{server.base_url}/admin/collections", json={"alias": "anon", "title": "A"}),
+            "no key": (httpx.post(f"{server.base_url}/admin/collections", json={"alias": "anon", "title": "A"},
+                                  verify=TLS),
                        401),
             "no key, grant": (httpx.post(f"{server.base_url}/admin/collections/{cid}/grants",
-                                         json={"subject": "everyone", "write": True}), 401),
+                                         json={"subject": "everyone", "write": True}, verify=TLS), 401),
         }
         for what, (answer, status) in refusals.items():
             assert answer.status_code == status, (what, answer.text)
@@ -364,7 +365,7 @@ def test_collections_and_grants_through_the_admin_api(server: Server, lab: Parti
     # the CLI records the same events (by the exchange itself: no participant)
     cli_made = server.cli_json("collection", "add", "cli-made", "--title", "Made by the CLI")
     server.cli_json("grant", "everyone", "cli-made", "--read")
-    with httpx.Client(base_url=f"{server.base_url}/admin/", timeout=60,
+    with httpx.Client(verify=TLS, base_url=f"{server.base_url}/admin/", timeout=60,
                       headers={"Authorization": f"Bearer {server.admin_secret}"}) as admin:
         events = [(e["action"], e["participant"]) for e in admin.get("audit", params={"order": "oldest"}).json()
                   if e["collection_id"] == cli_made["id"]]

@@ -15,7 +15,7 @@ import pytest
 
 from app.participants.keys import DurationError, key_state, parse_duration, parse_expiry
 from tests.sharing_helpers import accepted, collection, mint, sdo, stamp, wait_until
-from tests.support.server import TAXII, Participant, Server, running_server
+from tests.support.server import TAXII, TLS, Participant, Server, running_server
 from tests.support.stix import TLP_AMBER
 
 NOW = 1_800_000_000_000_000  # 2027-01-15T08:00:00Z, in µs
@@ -390,4 +390,5 @@ def test_the_admin_api_is_for_operators_only(server: Server) -> None:
                          ("GET", f"/admin/participants/{lab.slug}/keys"),
                          ("POST", f"/admin/keys/{lab.key_id}/rotate")]:
         assert lab.client.request(method, f"{base}{path}", json={"name": "x"}).status_code == 403, path
-        assert httpx.request(method, f"{base}{path}", json={}, headers={"Accept": TAXII}).status_code == 401, path
+        assert httpx.request(method, f"{base}{path}", json={}, headers={"Accept": TAXII},
+                             verify=TLS).status_code == 401, path

@@ -63,7 +63,7 @@ import pytest
 
 from app.stix.timestamps import parse_timestamp
 from tests.conftest import DATA
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import TLP_CLEAR
 
 ATLAS = DATA / "atlas" / "stix-atlas.json"
@@ -255,7 +255,7 @@ def _post(run: Run, dataset: str, collection: str, slug: str, posted: list[dict[
 
 def _statuses(run: Run) -> None:
     """Attach the warnings of accepted objects, read from the status resources that the audit trail names."""
-    admin = httpx.Client(base_url=run.server.base_url, timeout=60,
+    admin = httpx.Client(verify=TLS, base_url=run.server.base_url, timeout=60,
                          headers={"Authorization": f"Bearer {run.server.admin_secret}"})
     by_run: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for o in run.outcomes:
@@ -281,7 +281,7 @@ def _statuses(run: Run) -> None:
 @pytest.fixture(scope="module")
 def run(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("real-data")
-    with httpx.Client(base_url=server.base_url, timeout=60,
+    with httpx.Client(verify=TLS, base_url=server.base_url, timeout=60,
                       headers={"Authorization": f"Bearer {server.admin_secret}"}) as admin:
         secrets = {}
         for identity, (slug, kind) in PRODUCERS.items():

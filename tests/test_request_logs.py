@@ -14,7 +14,7 @@ import pytest
 
 from tests.feed_support import feed_toml
 from tests.hardening_support import running_server
-from tests.support.server import TAXII, Server, free_port
+from tests.support.server import TAXII, TLS, Server, free_port
 
 BROKEN = "log-broken-mirror"
 
@@ -86,7 +86,7 @@ def test_no_path_or_query_value_is_logged(text_server: Server) -> None:
     offset = srv.log_path.stat().st_size
     lab.client.get("collections/", params={"next": marker, "added_after": marker})
     lab.client.get(f"collections/{marker}/objects/")
-    httpx.get(f"{srv.base_url}/{marker}")  # no route at all
+    httpx.get(f"{srv.base_url}/{marker}", verify=TLS)  # no route at all
     time.sleep(0.5)
     log = srv.log_since(offset)
     assert marker not in log
@@ -99,7 +99,7 @@ def test_json_lines(json_server: Server) -> None:
     lab = srv.add_participant("json-lab")
     offset = srv.log_path.stat().st_size
     assert lab.client.get("collections/", headers={"X-Request-ID": "json-1"}).status_code == 200
-    assert httpx.get(f"{srv.root_url}collections/", headers={"Accept": TAXII, "X-Request-ID": "json-2"}) \
+    assert httpx.get(f"{srv.root_url}collections/", headers={"Accept": TAXII, "X-Request-ID": "json-2"}, verify=TLS) \
         .status_code == 401
     [ok] = _lines_for(srv, offset, "json-1")
     [refused] = _lines_for(srv, offset, "json-2")

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.sharing_helpers import admin_client, admit, sdo, second_key
-from tests.support.server import TAXII, Participant, Server, ThrowawayDatabase
+from tests.support.server import TAXII, TLS, Participant, Server, ThrowawayDatabase
 
 ATTEMPTS = 8  # requests per check, each on a fresh connection, so that both workers answer some
 
@@ -44,7 +44,7 @@ def statuses(server: Server, key: Participant, path: str, *, basic: bool = False
     """The statuses of ATTEMPTS requests, each on a new connection (no keep-alive: any worker may answer)."""
     found = set()
     headers = {"Accept": TAXII} if basic else {"Accept": TAXII, "Authorization": f"Bearer {key.secret}"}
-    with httpx.Client(base_url=server.root_url, headers=headers, auth=key.basic_auth if basic else None,
+    with httpx.Client(verify=TLS, base_url=server.root_url, headers=headers, auth=key.basic_auth if basic else None,
                       timeout=30, limits=httpx.Limits(max_keepalive_connections=0)) as client:
         for _ in range(ATTEMPTS if not post else 2):
             if post:
@@ -93,7 +93,8 @@ def test_suspension_takes_effect_at_once(cluster: Cluster) -> None:
     assert cluster.a.cli_json("participant", "suspend", agency.slug)["suspended"] is True
     assert everywhere(cluster, agency) == {401} and everywhere(cluster, spare) == {401}  # every key
     assert everywhere(cluster, bystander) == {200}
-    with httpx.Client(base_url=cluster.b.base_url, headers={"Authorization": f"Bearer {agency.secret}"}) as client:
+    with httpx.Client(verify=TLS,
+                      base_url=cluster.b.base_url, headers={"Authorization": f"Bearer {agency.secret}"}) as client:
         assert client.post("/admin/audiences", json={"recipient_groups": ["gov"]}).status_code == 401
     listed = {p["slug"]: p for p in cluster.a.cli_json("participant", "list")["participants"]}
     assert listed[agency.slug]["suspended"] is True

@@ -25,7 +25,7 @@ import pytest
 
 from app.participants.keys import hash_secret
 from tests.hardening_support import running_server, shared_collection_id
-from tests.support.server import TAXII, Server
+from tests.support.server import TAXII, TLS, Server
 from tests.support.stix import indicator
 
 
@@ -106,7 +106,7 @@ def test_no_secret_in_logs_cli_output_or_answers(exchange: Server) -> None:
     seen.cli(srv, "key", "issue", "leak-agency", "--label", "human output", issues=True)  # secret on stderr
     doomed = orjson.loads(seen.cli(srv, "key", "issue", "leak-lab", "--json", issues=True).stdout)
     seen.cli(srv, "key", "revoke", doomed["key_id"], "--json")
-    api = httpx.Client(base_url=srv.base_url, timeout=60, headers={"Accept": TAXII})
+    api = httpx.Client(verify=TLS, base_url=srv.base_url, timeout=60, headers={"Accept": TAXII})
 
     def call(what: str, method: str, url: str, auth: str | None = None, allowed: set[str] | None = None,
              **kwargs: Any) -> httpx.Response:
@@ -133,7 +133,7 @@ def test_no_secret_in_logs_cli_output_or_answers(exchange: Server) -> None:
     seen.cli(srv, "key", "list", "leak-lab")
 
     root = "/taxii2/exchange/"
-    collection = shared_collection_id(httpx.Client(base_url=srv.root_url, headers={
+    collection = shared_collection_id(httpx.Client(verify=TLS, base_url=srv.root_url, headers={
         "Accept": TAXII, "Authorization": f"Bearer {lab}"}))
     objects = f"{root}collections/{collection}/objects/"
     obj = indicator()
@@ -220,7 +220,7 @@ def _malformed_http(port: int, secret: str) -> None:
 def test_a_secret_sent_as_a_basic_user_name_with_a_nul_is_not_logged(exchange: Server) -> None:
     lab = exchange.add_participant("nul-lab")
     response = httpx.get(f"{exchange.root_url}collections/", headers={
-        "Accept": TAXII, "Authorization": _basic(f"{lab.secret}\x00", lab.secret)}, timeout=30)
+        "Accept": TAXII, "Authorization": _basic(f"{lab.secret}\x00", lab.secret)}, timeout=30, verify=TLS)
     assert response.status_code == 401, response.text
     exchange.stop()
     log = exchange.log_path.read_text(errors="replace")

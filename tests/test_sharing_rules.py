@@ -39,7 +39,7 @@ from tests.sharing_helpers import (
     wait_until,
     when,
 )
-from tests.support.server import TAXII, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED
 
 EXAMPLES = DATA / "examples"
@@ -365,11 +365,13 @@ def test_minted_markings(server: Server, people: dict[str, Participant], where: 
     assert body["recipient_identities"] == [agency.identity_id] and body["recipient_groups"] == ["labs"]
     assert mint(people["vendor"].client, groups=("labs",), identities=(agency.identity_id,),
                 embargo="2031-01-01T00:00:00Z") == by_api
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {lab_a.secret}"}) as client:
+    with httpx.Client(verify=TLS,
+                      base_url=server.base_url, headers={"Authorization": f"Bearer {lab_a.secret}"}) as client:
         for bad in ({"recipient_identities": [f"identity--{uuid.uuid4()}"]}, {"recipient_groups": ["nobody"]},
                     {}, {"recipient_groups": ["gov"], "embargo_until": "tomorrow"}):
             assert client.post("/admin/audiences", json=bad).status_code == 422, bad
-    assert httpx.post(f"{server.base_url}/admin/audiences", json={"recipient_groups": ["gov"]}).status_code == 401
+    assert httpx.post(f"{server.base_url}/admin/audiences", json={"recipient_groups": ["gov"]},
+                      verify=TLS).status_code == 401
     assert server.cli("audience", "--group", "nobody", "--json", check=False).returncode == 2
 
 
@@ -672,6 +674,7 @@ def test_audit_trail(server: Server, people: dict[str, Participant], where: dict
     with admin_client(server) as admin:
         api = admin.get("/admin/audit", params={"participant": lab_a.slug, "action": "objects.delete"})
         assert api.status_code == 200 and api.json() and all(e["action"] == "objects.delete" for e in api.json())
-    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {lab_a.secret}"}) as client:
+    with httpx.Client(verify=TLS,
+                      base_url=server.base_url, headers={"Authorization": f"Bearer {lab_a.secret}"}) as client:
         assert client.get("/admin/audit").status_code == 403
-    assert httpx.get(f"{server.base_url}/admin/audit").status_code == 401
+    assert httpx.get(f"{server.base_url}/admin/audit", verify=TLS).status_code == 401

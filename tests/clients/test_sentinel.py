@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.clients.wire import Corpus, Wire, grow
-from tests.support.server import TAXII, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server
 
 
 def _poll(client: httpx.Client, collection_id: str, added_after: str) -> tuple[list[str], str]:
@@ -30,7 +30,8 @@ def test_lookback_then_incremental(server: Server, corpus: Corpus, reader: Parti
     api_root_url = server.root_url.rstrip("/")  # as pasted into the connector, without the slash
     credentials: dict[str, Any] = {"auth": httpx.BasicAuth(reader.key_id, reader.secret)}
     with wire.httpx(api_root_url + "/", headers={"Accept": TAXII}, **credentials) as client:
-        unslashed = httpx.get(api_root_url, headers={"Accept": TAXII}, follow_redirects=False, **credentials)
+        unslashed = httpx.get(api_root_url, headers={"Accept": TAXII}, follow_redirects=False, **credentials,
+                              verify=TLS)
         assert unslashed.status_code == 200 and unslashed.json()["max_content_length"] > 0  # answered, no 307
         assert client.get(f"collections/{corpus.collection_id}/").json()["can_read"] is True
         received, checkpoint = _poll(client, corpus.collection_id, "1970-01-01T00:00:00.000Z")

@@ -14,7 +14,7 @@ from taxii2client.v21 import Collection, as_pages
 from taxii2client.v21 import Server as TaxiiServer
 
 from tests.clients.wire import Corpus, HeaderAuth, Wire, campaign, discovery_url
-from tests.support.server import TAXII, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server
 
 
 def _auth(kind: str, who: Participant) -> AuthBase:
@@ -52,7 +52,7 @@ def test_token_scheme_in_any_case_and_a_bare_collection_url(server: Server, corp
     assert len(envelope["objects"]) == 5
     basic = base64.b64encode(f"{reader.key_id}:{reader.secret}".encode()).decode()
     for value in (f"token {reader.secret}", f"TOKEN {reader.secret}", f"bearer {reader.secret}", f"BASIC {basic}"):
-        answer = httpx.get(url, headers={"Authorization": value, "Accept": TAXII})
+        answer = httpx.get(url, headers={"Authorization": value, "Accept": TAXII}, verify=TLS)
         assert answer.status_code == 200, (value.split()[0], answer.text)
     wire.assert_no_errors()
 

@@ -13,7 +13,7 @@ import httpx
 import requests
 from requests.auth import AuthBase
 
-from tests.support.server import Participant, Server
+from tests.support.server import TLS, Participant, Server
 from tests.support.stix import TLP_AMBER, TLP_CLEAR, TLP_GREEN, TLP_RED
 
 TAXII_SPACED = "application/taxii+json; version=2.1"  # as OpenCTI writes it
@@ -41,7 +41,7 @@ class Wire:
         def hook(response: httpx.Response) -> None:
             self.note(response.request.method, str(response.request.url), response.status_code,
                       dict(response.request.headers))
-        return httpx.Client(base_url=base_url, timeout=60, event_hooks={"response": [hook]}, **kwargs)
+        return httpx.Client(verify=TLS, base_url=base_url, timeout=60, event_hooks={"response": [hook]}, **kwargs)
 
     def auth(self, inner: AuthBase) -> AuthBase:
         """``inner`` (how taxii2-client authenticates: pass it as ``auth=``), recording every request."""

@@ -56,7 +56,7 @@ from app.stix.markings import AUDIENCE_EXTENSION_ID, TLP2_EXTENSION_ID, TLP_BY_I
 from app.stix.timestamps import parse_timestamp
 from tests.feed_support import feed_toml
 from tests.sharing_helpers import accepted, admit, collection, mint, relationship, sdo, wait_until
-from tests.support.server import TAXII, Participant, Server, running_server
+from tests.support.server import TAXII, TLS, Participant, Server, running_server
 from tests.support.stix import TLP_AMBER, TLP_AMBER_STRICT, TLP_CLEAR, TLP_GREEN, TLP_RED
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -155,7 +155,7 @@ def _furnish(world: World) -> World:
     server.grant("group:victim-circle", "vault", read=True, write=True)
     server.grant("kind:agency", "vault", read=True)
     world.collections["open"] = collection(server, "open", public=True)
-    world.anonymous = httpx.Client(base_url=server.root_url, headers={"Accept": TAXII}, timeout=60)
+    world.anonymous = httpx.Client(verify=TLS, base_url=server.root_url, headers={"Accept": TAXII}, timeout=60)
     assert set(world.collections) == set(COLLECTIONS), world.collections
     return world
 
