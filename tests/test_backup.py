@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.sharing_helpers import admit, collection, sdo
-from tests.support.server import AISX, TAXII, Participant, Server, running_server
+from tests.support.server import TAXII, Participant, Server, run_aisx, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "deployment.md"
@@ -221,9 +221,8 @@ def test_aisx_db_backup_writes_a_new_file_only_and_is_audited(tmp_path: Path) ->
         if ON_POSTGRESQL:  # a password in the URL goes to pg_dump in its environment, and is printed nowhere
             password = f"pw-{uuid.uuid4().hex}"
             url = make_url(server.database.url).set(password=password).render_as_string(hide_password=False)
-            done = subprocess.run([*AISX, "db", "backup", str(tmp_path / "second.dump"), "--json"],
-                                  cwd=server.workdir, env={**server.env, "AISX_DATABASE_URL": url},
-                                  capture_output=True, text=True, timeout=120)
+            done = run_aisx(["db", "backup", str(tmp_path / "second.dump"), "--json"], cwd=server.workdir,
+                            env={**server.env, "AISX_DATABASE_URL": url}, check=False, timeout=120)
             assert done.returncode == 0, done.stderr
             assert password not in done.stdout + done.stderr
         ingest = Ingest(producer, cid, [], threading.Event(), [])

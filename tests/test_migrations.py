@@ -19,7 +19,7 @@ from alembic import command
 from app.config import get_settings
 from app.store.engine import get_engine
 from app.store.migrate import alembic_config, upgrade_to_head
-from tests.support.server import AISX, ThrowawayDatabase
+from tests.support.server import ThrowawayDatabase, run_aisx, with_production_imports
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -96,8 +96,8 @@ def _env(database_url: str) -> dict[str, str]:
 
 def test_cli_db_upgrade_twice_is_idempotent(database_url: str, tmp_path: Path) -> None:
     def db_upgrade() -> None:
-        result = subprocess.run([*AISX, "db", "upgrade"], cwd=tmp_path, env=_env(database_url),
-                                capture_output=True, text=True, timeout=120)
+        result = run_aisx(["db", "upgrade"], cwd=tmp_path, env=with_production_imports(_env(database_url)),
+                          check=False, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""
         assert "database at head" in result.stderr

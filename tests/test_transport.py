@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from tests.hardening_support import kill_tree, running_server
-from tests.support.server import AISX, TAXII, Server, ThrowawayDatabase, listening_port, with_production_imports
+from tests.support.server import (
+    AISX,
+    TAXII,
+    Server,
+    ThrowawayDatabase,
+    listening_port,
+    run_aisx,
+    with_production_imports,
+)
 
 CONSOLE = "https://console.example"
 
@@ -220,6 +228,5 @@ def test_tls_options_are_checked(tmp_path: Path) -> None:
                            (["--ssl-certfile", "cert.pem", "--ssl-keyfile", "cert.pem", "--ssl-ca-certs", "cert.pem"],
                             "go together"),
                            (["--ssl-certfile", "missing.pem", "--ssl-keyfile", "cert.pem"], "does not exist")):
-        result = subprocess.run([*AISX, "serve", *options], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = run_aisx(["serve", *options], cwd=tmp_path, env=env, check=False, timeout=60)
         assert result.returncode == 2 and words in " ".join(result.stderr.split()), result.stderr
