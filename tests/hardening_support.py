@@ -111,7 +111,6 @@ def descendants(pid: int) -> list[int]:
 
 def kill_tree(srv: Server) -> None:
     """SIGKILL the server process and everything it started, and reap it: a crash, not a shutdown."""
-    srv.close_operator()  # the fixture command worker, if a test started one (not part of the server)
     if srv.process is None or srv.process.poll() is not None:
         return
     for pid in [srv.process.pid, *descendants(srv.process.pid)]:

@@ -60,6 +60,6 @@ def test_malformed_fingerprints_are_refused_by_the_cli(proxied: Server):
 def test_without_the_setting_the_header_means_nothing(server: Server):
     fingerprint = _fingerprint()
     server.add_participant("pki-other", "agency")
-    server.operate_json("cert", "add", "pki-other", "--fingerprint", fingerprint)
+    server.cli_json("cert", "add", "pki-other", "--fingerprint", fingerprint)
     with server.client(headers={HEADER: fingerprint}) as client:
         assert client.get("collections/").status_code == 401

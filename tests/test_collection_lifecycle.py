@@ -92,7 +92,7 @@ def test_collections_listed_with_validation_feed_objects_and_grants(
     watch = next(line for line in shown.stderr.splitlines() if line.startswith("watch "))
     assert " feed " in watch
     # --json prints what the API answers (through the in-process command worker: it runs the same app)
-    assert {c["alias"]: c for c in exchange.operate_json("collection", "list")["collections"]} == _listed(admin)
+    assert {c["alias"]: c for c in exchange.cli_json("collection", "list")["collections"]} == _listed(admin)
 
 
 # ------------------------------------------------------------------ changing
@@ -134,7 +134,7 @@ def test_update_changes_title_description_and_validation_audited(
         ("admin", {"alias": "lc-update", "before": {"description": "old words"}, "after": {"description": None}})]
 
     # the CLI: --strict back, and a description (in-process command worker)
-    done = exchange.operate_json("collection", "update", "lc-update", "--strict", "--description", "new words")
+    done = exchange.cli_json("collection", "update", "lc-update", "--strict", "--description", "new words")
     assert (done["validation"], done["description"]) == ("strict", "new words")
     assert _events(admin, "collection.update", made["id"])[-1]["participant"] is None  # the exchange itself
 
@@ -200,7 +200,7 @@ def test_standard_collections_feeds_and_unknown_ones_are_not_removed(exchange: S
     assert {"shared", "directory", "watch"} <= set(_listed(admin))
     # an empty collection goes without --force (CLI, in-process command worker)
     exchange.add_collection("lc-empty", "Empty collection")
-    gone = exchange.operate_json("collection", "remove", "lc-empty")
+    gone = exchange.cli_json("collection", "remove", "lc-empty")
     assert (gone["removed"], gone["objects"]) == (True, 0) and "lc-empty" not in _listed(admin)
 
 
@@ -230,7 +230,7 @@ def test_grants_listed_and_revoked(exchange: Server, admin: httpx.Client, lab: P
     assert admin.delete(f"/admin/collections/lc-grants/grants/{lab.slug}").status_code == 404  # none left
     assert admin.delete("/admin/collections/lc-grants/grants/team:x").status_code == 422
     # the CLI's --revoke (in-process command worker)
-    done = exchange.operate_json("grant", "kind:agency", "lc-grants", "--revoke")
+    done = exchange.cli_json("grant", "kind:agency", "lc-grants", "--revoke")
     assert (done["subject_kind"], done["subject"], done["revoked"]) == ("kind", "agency", True)
     assert admin.get("/admin/collections/lc-grants/grants").json()["grants"] == []
     assert [(e["participant"], e["detail"]) for e in _events(admin, "collection.revoke", made["id"])] == [
@@ -251,14 +251,14 @@ def test_a_grant_on_a_feed_is_refused_pointing_to_its_access_table(
     assert f"edit the [access] table of {path}" in granted.json()["description"]
     revoke = admin.delete("/admin/collections/doomed/grants/kind:agency")
     assert revoke.status_code == 409 and "[access]" in revoke.json()["description"], revoke.text
-    cli = exchange.operate("grant", lab.slug, "doomed", "--read", check=False)
+    cli = exchange.cli("grant", lab.slug, "doomed", "--read", check=False)
     assert cli.returncode == 2 and f"edit the [access] table of {path}" in cli.stderr, cli.stderr
     assert lab.client.get(f"collections/{DOOMED_FEED}/").status_code == 404  # the file's grants hold
     assert [g["name"] for g in admin.get("/admin/collections/doomed/grants").json()["grants"]] == ["kind:agency"]
 
 
 def test_feed_list_shows_selector_and_access(exchange: Server) -> None:
-    shown = exchange.operate("feed", "list").stderr
+    shown = exchange.cli("feed", "list").stderr
     lines = shown.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("doomed "))
     assert lines[at + 1].split() == ["selector:", '{"labels":["doomed"]}']
@@ -274,7 +274,7 @@ def test_a_feed_is_rebuilt_through_the_admin_api_too_and_audited(exchange: Serve
     assert rebuilt.status_code == 200, rebuilt.text
     body = rebuilt.json()
     assert body["id"] == WATCH_FEED and body["removed"] is False and body["objects"] >= 1
-    by_cli = exchange.operate_json("feed", "rebuild", WATCH_FEED)
+    by_cli = exchange.cli_json("feed", "rebuild", WATCH_FEED)
     assert by_cli["objects"] == body["objects"]
     events = _events(admin, "feed.rebuild", WATCH_FEED)
     detail = {"alias": "watch", "objects": body["objects"]}
@@ -292,9 +292,9 @@ def test_a_feed_whose_file_is_removed_is_removed_at_rebuild_objects_kept(
     assert _listed(admin)["doomed"]["objects"] >= 1
     (exchange.workdir / "feeds" / "doomed.toml").unlink()
     # other commands leave the feeds alone: only serve, db upgrade and the feed commands apply the files
-    exchange.operate("participant", "list")
+    exchange.cli("participant", "list")
     assert "doomed" in _listed(admin)
-    rebuilt = exchange.operate("feed", "rebuild", "watch", "--json")
+    rebuilt = exchange.cli("feed", "rebuild", "watch", "--json")
     assert f"feed doomed ({DOOMED_FEED}) removed" in rebuilt.stderr, rebuilt.stderr
     assert "doomed" not in _listed(admin) and "watch" in _listed(admin)
     assert lab.client.get(f"collections/{DOOMED_FEED}/").status_code == 404

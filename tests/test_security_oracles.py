@@ -236,5 +236,5 @@ def test_feeds_by_producer_hold_only_attributed_posts(server: Server, people: di
 
     assert feed_ids() == [{attributed["id"]}, {attributed["id"]}]
     for alias in ("by-producer", "by-kind"):  # a rebuild selects the same way
-        server.operate("feed", "rebuild", alias)
+        server.cli("feed", "rebuild", alias)
     assert feed_ids() == [{attributed["id"]}, {attributed["id"]}]

@@ -55,24 +55,6 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {base}-{base + _PORTS_PER_WORKER - 1}")
 
 
-def _close(process: subprocess.Popen) -> None:
-    """End an ``operate`` worker: it exits at the end of its input."""
-    _operators.discard(process)
-    if process.poll() is None:
-        assert process.stdin is not None
-        with suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-_operators: set[subprocess.Popen] = set()  # running ``operate`` workers, ended at exit if a test did not
-atexit.register(lambda: [_close(p) for p in list(_operators)])
-
-
 def listening_port(log: str) -> int | None:
     """The port of uvicorn's "Uvicorn running on http://127.0.0.1:PORT" line in a server log, if it is there."""
     listening = re.search(r"Uvicorn running on \S+://[^\s:]+:(\d+)", log)
@@ -252,8 +234,6 @@ class Server:
     admin_secret: str = ""
     admin_key_id: str = ""
     log_path: Path = field(init=False)
-    _operator: subprocess.Popen | None = field(init=False, default=None, repr=False)
-    _operator_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
@@ -317,7 +297,6 @@ class Server:
         raise RuntimeError(f"aisx serve did not answer: {self.log_path.read_text()}")
 
     def stop(self) -> None:
-        self.close_operator()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -333,39 +312,6 @@ class Server:
     def cli_json(self, *args: str) -> dict[str, Any]:
         result = self.cli(*args, "--json")
         return orjson.loads(result.stdout)
-
-    def operate(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """``aisx ARGS...`` for a fixture step run with the CLI (``feed rebuild``, ``cert add``):
-        the same command, environment and result as ``cli``, run by one long-lived process per server
-        (tests/support/cli_worker.py) instead of a new Python each time. Tests of the CLI itself use ``cli``."""
-        with self._operator_lock:
-            if self._operator is None or self._operator.poll() is not None:
-                self._operator = subprocess.Popen(
-                    [sys.executable, "-m", "tests.support.cli_worker"], cwd=self.workdir,
-                    env={**self.env, "PYTHONPATH": os.pathsep.join([*self.env["PYTHONPATH"].split(os.pathsep),
-                                                                     str(REPO)])},
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                _operators.add(self._operator)
-            assert self._operator.stdin is not None and self._operator.stdout is not None
-            self._operator.stdin.write(orjson.dumps(list(args)).decode() + "\n")
-            self._operator.stdin.flush()
-            line = self._operator.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the aisx command worker exited running {args}")
-        answer = orjson.loads(line)
-        result = subprocess.CompletedProcess([*AISX, *args], answer["returncode"], answer["stdout"], answer["stderr"])
-        if check:
-            result.check_returncode()
-        return result
-
-    def operate_json(self, *args: str) -> dict[str, Any]:
-        return orjson.loads(self.operate(*args, "--json").stdout)
-
-    def close_operator(self) -> None:
-        with self._operator_lock:
-            if self._operator is not None:
-                _close(self._operator)
-                self._operator = None
 
     def client(self, secret: str | None = None, *, headers: dict[str, str] | None = None,
                **kwargs: Any) -> httpx.Client:
