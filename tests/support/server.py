@@ -4,6 +4,7 @@ import atexit
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -107,18 +108,29 @@ class _Launcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
-        self._statuses = Path(tempfile.mkdtemp(prefix="aisx-launched-"))
+        self._statuses = Path(tempfile.gettempdir())  # replaced by a directory of its own at the first start
         self._count = itertools.count()
 
     def _started(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
+            if self._process is None:
+                self._statuses = Path(tempfile.mkdtemp(prefix="aisx-launched-"))
+                atexit.register(self._end)
             env = with_production_imports({k: v for k, v in os.environ.items() if not k.startswith("AISX_")})
             env["PYTHONPATH"] += os.pathsep + str(REPO)
             self._process = subprocess.Popen(  # stderr not a terminal, as for the processes it replaces
                 [sys.executable, "-m", "tests.support.launcher"], cwd=REPO, env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=(self._statuses / "launcher.log").open("ab"), text=True)
-            atexit.register(self._process.stdin.close)  # type: ignore[union-attr]
         return self._process
+
+    def _end(self) -> None:
+        """At exit: the launcher ends at the end of its input; its status files go with it."""
+        if self._process is not None and self._process.stdin is not None:
+            with suppress(OSError):
+                self._process.stdin.close()
+            with suppress(subprocess.TimeoutExpired):
+                self._process.wait(10)
+        shutil.rmtree(self._statuses, ignore_errors=True)
 
     def launch(self, args: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
                new_session: bool = False) -> Launched:
