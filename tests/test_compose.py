@@ -26,7 +26,7 @@ import typer.main
 import yaml
 
 from app.cli import app as cli_app
-from tests.support.server import TLS, free_port, with_production_imports
+from tests.support.server import TLS, aisx_environment, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -125,10 +125,8 @@ def test_the_init_script_role_runs_the_container_command(tmp_path: Path) -> None
         assert superuser == (False,)
         port = free_port()
         url = base.set(username=name, password=env["AISX_DB_PASSWORD"], database=name)
-        serve_env = with_production_imports({
-            **{k: v for k, v in os.environ.items() if not k.startswith("AISX_")},
-            "AISX_DATABASE_URL": url.render_as_string(hide_password=False), "AISX_HOST": "127.0.0.1",
-            "AISX_PORT": str(port), "AISX_FEEDS_DIR": str(tmp_path)})
+        serve_env = aisx_environment(AISX_DATABASE_URL=url.render_as_string(hide_password=False),
+                                     AISX_HOST="127.0.0.1", AISX_PORT=str(port), AISX_FEEDS_DIR=str(tmp_path))
         entrypoint = SERVICES["aisx"]["entrypoint"]
         log = (tmp_path / "serve.log").open("wb")
         # `aisx` is the console script installed beside the interpreter running the tests.

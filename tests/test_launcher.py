@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import AISX, Launched, run_aisx, running_server, with_production_imports
+from tests.support.server import AISX, Launched, aisx_environment, run_aisx, running_server
 
 
 def _environment(tmp_path: Path, name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AISX_")}
-    return with_production_imports({**env, "AISX_DATABASE_URL": f"sqlite:///{tmp_path / name}"})
+    return aisx_environment(AISX_DATABASE_URL=f"sqlite:///{tmp_path / name}")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["participant", "list"], ["openapi"], ["no-such-command"],

@@ -19,7 +19,7 @@ from alembic import command
 from app.config import get_settings
 from app.store.engine import get_engine
 from app.store.migrate import alembic_config, upgrade_to_head
-from tests.support.server import ThrowawayDatabase, run_aisx, with_production_imports
+from tests.support.server import ThrowawayDatabase, aisx_environment, run_aisx
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -91,12 +91,12 @@ def test_down_to_base_and_up_again(database_url: str) -> None:
 
 
 def _env(database_url: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AISX_")} | {"AISX_DATABASE_URL": database_url}
+    return aisx_environment(AISX_DATABASE_URL=database_url)
 
 
 def test_cli_db_upgrade_twice_is_idempotent(database_url: str, tmp_path: Path) -> None:
     def db_upgrade() -> None:
-        result = run_aisx(["db", "upgrade"], cwd=tmp_path, env=with_production_imports(_env(database_url)),
+        result = run_aisx(["db", "upgrade"], cwd=tmp_path, env=_env(database_url),
                           check=False, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout == ""

@@ -6,9 +6,9 @@ before doing anything: about 0.9 s of CPU for ``serve`` (FastAPI, SQLAlchemy, py
 models) and 0.6 s for a command, measured with ``/usr/bin/time python -c 'import app.cli, app.main'``. The suite
 starts about 80 servers and 200 commands per database pass on a 2-core machine, so imports were a third of its
 CPU. Forked from this launcher, each is still a process of its own, with its own pid, environment, working
-directory, standard streams, exit status and signals, running ``app.cli.main()`` exactly as ``python -m
-app.cli`` does; only the imports are done once (copy-on-write), as a pre-forking server (gunicorn's
-``--preload``) does.
+directory, standard streams, exit status and signals, running the ``aisx`` application as ``python -m
+app.cli`` does (the same usage line too); only the imports are done once (copy-on-write), as a pre-forking
+server (gunicorn's ``--preload``) does.
 
 What makes that safe: importing the application reads no setting and opens nothing (``get_settings()``, the
 engines and the metrics are built on first use, see ``app.config``, ``app.store.engine`` and
@@ -20,6 +20,7 @@ paths, ``new_session``, ``status``: the file to write the exit status to); one l
 The status file is written (atomically) when the child has been reaped: see ``Launched`` in
 ``tests.support.server``. ``AISX_TEST_NO_LAUNCHER=1`` makes the tests start plain subprocesses instead."""
 
+import atexit
 import io
 import os
 import signal
@@ -31,12 +32,10 @@ from typing import Any
 import orjson
 import uvicorn.config
 import uvicorn.main
-import uvicorn.server
+import uvicorn.server  # noqa: F401  (with app.main: what ``aisx serve`` imports, done once here for every child)
 
 import app.cli
 import app.main
-
-PRELOADED = (app.main, uvicorn.config, uvicorn.main, uvicorn.server)  # what ``aisx serve`` imports, done once here
 
 _status_files: dict[int, str] = {}
 
@@ -109,8 +108,6 @@ def _run_child(request: dict[str, Any], protocol_fds: tuple[int, ...]) -> None:
         code = 1
     finally:
         try:
-            import atexit
-
             atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()

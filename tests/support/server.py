@@ -62,6 +62,13 @@ def listening_port(log: str) -> int | None:
     return int(listening.group(1)) if listening else None
 
 
+def aisx_environment(**settings: str) -> dict[str, str]:
+    """This test process's environment without its own AISX_* variables, plus ``settings``, with
+    PRODUCTION_IMPORTS first on PYTHONPATH: what an ``aisx`` process a test starts is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AISX_")}
+    return with_production_imports({**env, **settings})
+
+
 def with_production_imports(env: dict[str, str]) -> dict[str, str]:
     """``env`` with PRODUCTION_IMPORTS first on PYTHONPATH (after nothing, or before what is there)."""
     rest = env.get("PYTHONPATH")
@@ -108,20 +115,20 @@ class _Launcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
-        self._statuses = Path(tempfile.gettempdir())  # replaced by a directory of its own at the first start
+        self._statuses: Path | None = None  # made at the first start, removed at exit
         self._count = itertools.count()
 
-    def _started(self) -> subprocess.Popen:
+    def _started(self) -> tuple[subprocess.Popen, Path]:
+        if self._statuses is None:
+            self._statuses = Path(tempfile.mkdtemp(prefix="aisx-launched-"))
+            atexit.register(self._end)
         if self._process is None or self._process.poll() is not None:
-            if self._process is None:
-                self._statuses = Path(tempfile.mkdtemp(prefix="aisx-launched-"))
-                atexit.register(self._end)
-            env = with_production_imports({k: v for k, v in os.environ.items() if not k.startswith("AISX_")})
+            env = aisx_environment()
             env["PYTHONPATH"] += os.pathsep + str(REPO)
             self._process = subprocess.Popen(  # stderr not a terminal, as for the processes it replaces
                 [sys.executable, "-m", "tests.support.launcher"], cwd=REPO, env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=(self._statuses / "launcher.log").open("ab"), text=True)
-        return self._process
+        return self._process, self._statuses
 
     def _end(self) -> None:
         """At exit: the launcher ends at the end of its input; its status files go with it."""
@@ -130,13 +137,14 @@ class _Launcher:
                 self._process.stdin.close()
             with suppress(subprocess.TimeoutExpired):
                 self._process.wait(10)
-        shutil.rmtree(self._statuses, ignore_errors=True)
+        if self._statuses is not None:
+            shutil.rmtree(self._statuses, ignore_errors=True)
 
     def launch(self, args: list[str], *, cwd: Path, env: dict[str, str], stdout: Path, stderr: Path,
                new_session: bool = False) -> Launched:
         with self._lock:
-            process = self._started()
-            status = self._statuses / f"{next(self._count)}.status"
+            process, statuses = self._started()
+            status = statuses / f"{next(self._count)}.status"
             request = {"argv": args, "cwd": str(cwd), "env": env, "stdin": os.devnull, "stdout": str(stdout),
                        "stderr": str(stderr), "new_session": new_session, "status": str(status)}
             assert process.stdin is not None and process.stdout is not None
@@ -144,7 +152,7 @@ class _Launcher:
             process.stdin.flush()
             pid = process.stdout.readline()
         if not pid:
-            raise RuntimeError(f"the launcher exited: {(self._statuses / 'launcher.log').read_text()}")
+            raise RuntimeError(f"the launcher exited: {(statuses / 'launcher.log').read_text()}")
         return Launched([*AISX, *args], int(pid), status)
 
 
@@ -203,13 +211,13 @@ def run_aisx(args: list[str], *, cwd: Path, env: dict[str, str], check: bool = T
         out, err = Path(streams) / "stdout", Path(streams) / "stderr"
         process = _launcher.launch(args, cwd=cwd, env=env, stdout=out, stderr=err)
         try:
-            process.wait(timeout)
+            returncode = process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
             raise
-        result = subprocess.CompletedProcess([*AISX, *args], process.returncode or 0,
-                                             out.read_text(errors="replace"), err.read_text(errors="replace"))
+        result = subprocess.CompletedProcess([*AISX, *args], returncode, out.read_text(errors="replace"),
+                                             err.read_text(errors="replace"))
     if check:
         result.check_returncode()
     return result
@@ -252,11 +260,8 @@ class Server:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AISX_")}
-        env.update(AISX_DATABASE_URL=self.database.url, AISX_FEEDS_DIR=str(self.workdir / "feeds"),
-                   AISX_HOST="127.0.0.1", AISX_PORT=str(self.port))
-        env.update(self.settings)
-        return with_production_imports(env)
+        return aisx_environment(AISX_DATABASE_URL=self.database.url, AISX_FEEDS_DIR=str(self.workdir / "feeds"),
+                                AISX_HOST="127.0.0.1", AISX_PORT=str(self.port), **self.settings)
 
     @property
     def base_url(self) -> str:
