@@ -66,7 +66,7 @@ def write_feed(server: Server, name: str, text: str) -> Path:
 def server_with_feeds(workdir: Path, feeds: dict[str, str], settings: dict[str, str] | None = None) -> Iterator[Server]:
     """A started server of its own whose feeds directory holds ``feeds`` (file name → TOML), stopped and its
     database dropped afterwards."""
-    database = ThrowawayDatabase(workdir)
+    database = ThrowawayDatabase(workdir, migrated=True)
     srv = Server(workdir, 0, database, settings=settings or {})
     for name, text in feeds.items():
         write_feed(srv, name, text)

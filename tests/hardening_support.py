@@ -50,7 +50,7 @@ read = ["everyone"]
 def running_server(workdir: Path, *, workers: int = 1, settings: dict[str, str] | None = None,
                    feeds: dict[str, str] | None = None) -> Iterator[Server]:
     """A started ``aisx serve`` of its own (SQLite in ``workdir`` or a throwaway PostgreSQL database)."""
-    database = ThrowawayDatabase(workdir)
+    database = ThrowawayDatabase(workdir, migrated=True)
     (workdir / "feeds").mkdir(parents=True, exist_ok=True)
     for name, text in (feeds or {}).items():
         (workdir / "feeds" / name).write_text(text)

@@ -275,7 +275,7 @@ def squeeze(text: str) -> str:
 
 
 def test_a_bad_feed_file_stops_startup_naming_the_file_and_the_problem(tmp_path: Path) -> None:
-    database = ThrowawayDatabase(tmp_path)
+    database = ThrowawayDatabase(tmp_path, migrated=True)
     server = Server(tmp_path, 0, database)
     try:
         good = write_feed(server, "good", GOOD)

@@ -114,7 +114,7 @@ def test_aisx_jobs_run_takes_over_when_the_server_stops(tmp_path: Path) -> None:
 
 @needs_postgresql
 def test_one_instance_runs_the_jobs_and_another_takes_over_when_it_is_killed(tmp_path: Path) -> None:
-    database = ThrowawayDatabase(tmp_path)
+    database = ThrowawayDatabase(tmp_path, migrated=True)
     settings = {"AISX_LEADER_INTERVAL": str(LEADER_INTERVAL), "AISX_EMBARGO_RELEASE_INTERVAL": "0.2"}
     servers = []
     for name in ("one", "two"):

@@ -56,7 +56,7 @@ class Upstream:
 
     def __init__(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.database = ThrowawayDatabase(workdir)
+        self.database = ThrowawayDatabase(workdir, migrated=True)
         self.server = FeedServer(workdir, 0, self.database)
         self.feed_id = new_id()
         write_feed(self.server, "intel-feed", feed_toml(self.feed_id, "intel-feed", read=("everyone",),
@@ -136,7 +136,7 @@ class Downstream:
     def __init__(self, workdir: Path, upstream_url: str, collection: str, user: str, secret: str,
                  **settings: Any) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.database = ThrowawayDatabase(workdir)
+        self.database = ThrowawayDatabase(workdir, migrated=True)
         self.server = FeedServer(workdir, 0, self.database, extra_env={USER_ENV: user, SECRET_ENV: secret})
         self.feed_id = new_id()
         self.server.start()

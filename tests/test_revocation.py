@@ -23,7 +23,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    database = ThrowawayDatabase(tmp_path_factory.mktemp("revocation"))
+    database = ThrowawayDatabase(tmp_path_factory.mktemp("revocation"), migrated=True)
     a = Server(database.workdir, 0, database, workers=2)
     b = Server(tmp_path_factory.mktemp("revocation-b"), 0, database)
     try:

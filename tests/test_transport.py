@@ -89,7 +89,7 @@ class TlsServer:
     """``aisx serve --ssl-…`` started directly (tests.support.server.Server speaks plain HTTP)."""
 
     def __init__(self, workdir: Path, options: list[str], settings: dict[str, str]) -> None:
-        self.database = ThrowawayDatabase(workdir)
+        self.database = ThrowawayDatabase(workdir, migrated=True)
         self.server = Server(workdir, 0, self.database, settings=settings)
         (workdir / "feeds").mkdir(exist_ok=True)
         self.options = options
