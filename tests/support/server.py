@@ -246,6 +246,7 @@ class ThrowawayDatabase:
         if not base:
             path = self.workdir / "aisx.db"
             if self.migrated:
+                self.workdir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(_templates.sqlite(), path)
             self.url = f"sqlite:///{path}"
             return
