@@ -4,6 +4,7 @@ for operator keys on the main port and for anyone on AISX_METRICS_ADDRESS; every
 One server with two workers for the module. Scrapes go to the metrics address, served by the supervisor
 process, which answers no request itself: every request it reports was counted by a worker."""
 
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -182,3 +183,19 @@ def test_counts_start_from_zero_with_each_serve(tmp_path: Path) -> None:
         srv.start()
         assert httpx.get(f"{srv.base_url}/taxii2/", verify=TLS).status_code == 401
         assert value(parse(httpx.get(url, verify=TLS).text), name, **labels) == 1
+
+
+def test_a_server_stopped_by_sigterm_removes_its_own_metrics_directory(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR a server counts in a temporary directory of its own, which it removes when
+    it stops. uvicorn ends a SIGTERMed server by raising the signal again after its shutdown; that used to end the
+    process inside ``uvicorn.run``, before the removal (and before the jobs stopped and the leadership was
+    resigned): every stopped server left an ``aisx-metrics-*`` directory in the temporary directory."""
+    with running_server(tmp_path / "srv") as srv:
+        assert httpx.get(f"{srv.base_url}/taxii2/", verify=TLS).status_code == 401
+        assert srv.process is not None
+        pid = srv.process.pid
+        own = [d for d in Path(tempfile.gettempdir()).glob("aisx-metrics-*") if list(d.glob(f"*_{pid}.db"))]
+        assert len(own) == 1, own
+        srv.stop()
+        assert srv.process.poll() is not None
+        assert not own[0].exists(), sorted(p.name for p in own[0].iterdir())
