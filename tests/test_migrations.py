@@ -199,3 +199,30 @@ def test_0011_lists_the_ids_several_producers_hold(database_url: str) -> None:
     upgrade_to_head()
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT stix_id FROM shared_id")).scalars().all() == ["ipv4-addr--both"]
+
+
+def test_a_new_sqlite_connection_waits_for_the_lock_it_needs_to_turn_on_wal(tmp_path: Path) -> None:
+    """The first connection of a process to a SQLite file that is not in WAL mode yet switches it (``PRAGMA
+    journal_mode=WAL``). That needs the file to itself, and SQLite answers "database is locked" at once, without
+    its busy timeout, while another process holds a write lock: a racer of
+    ``test_processes_starting_together_migrate_once`` failed so, twice in full runs. It now waits for the lock."""
+    import sqlite3
+    import threading
+
+    from app.store.engine import make_engine
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # another process in the middle of its migration
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        engine.dispose()
+    finally:
+        release.join()
+        holder.close()

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, or_, select, update
 
 from app.store.models import (
     api_root_table,
@@ -50,8 +50,14 @@ def list_api_roots(conn: Connection) -> list[ApiRootRow]:
     return [ApiRootRow(**r._mapping) for r in conn.execute(select(_roots).order_by(_roots.c.name))]
 
 
+# Every TAXII request below discovery runs these two: built once (see ``app.store.participants._KEY_WITH_HOLDER``)
+_API_ROOT = select(_roots).where(_roots.c.name == bindparam("name"))
+_COLLECTION_OF_ROOT = select(_collections).where(_collections.c.api_root == bindparam("api_root"),
+                                                 _collections.c.id == bindparam("collection_id"))
+
+
 def get_api_root(conn: Connection, name: str) -> ApiRootRow | None:
-    row = conn.execute(select(_roots).where(_roots.c.name == name)).first()
+    row = conn.execute(_API_ROOT, {"name": name}).first()
     return ApiRootRow(**row._mapping) if row else None
 
 
@@ -72,9 +78,7 @@ def list_collections(conn: Connection, api_root: str) -> list[CollectionRow]:
 
 
 def get_collection(conn: Connection, api_root: str, collection_id: str) -> CollectionRow | None:
-    row = conn.execute(
-        select(_collections).where(_collections.c.api_root == api_root, _collections.c.id == collection_id)
-    ).first()
+    row = conn.execute(_COLLECTION_OF_ROOT, {"api_root": api_root, "collection_id": collection_id}).first()
     return _collection(row) if row else None
 
 

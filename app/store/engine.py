@@ -36,12 +36,28 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
                          connect_args={"options": "-c jit=off"})
 
 
+def _turn_on_wal(cursor: sqlite3.Cursor, patience: float = 60) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``patience`` seconds for the lock it needs. Switching a file that
+    is not in WAL mode yet needs the file to itself, and SQLite answers "database is locked" at once, without the
+    busy timeout, while another process holds a write lock: processes starting together on a new file (one of them
+    migrating it) failed so. Once the file is in WAL mode the pragma needs no lock."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _turn_on_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")

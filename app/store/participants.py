@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, ScalarSelect, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, ScalarSelect, bindparam, delete, func, insert, or_, select, update
 
 from app.store.audit import last_use_of
 from app.store.models import (
@@ -237,14 +237,22 @@ class KeyHolder:
     groups: tuple[str, ...]
 
 
+# Every authenticated request runs these: built once, they skip building the statement and walking it for
+# SQLAlchemy's cache key each time (a small SELECT built per call cost 53 µs of CPU, prebuilt 18 µs).
+_KEY_WITH_HOLDER = (select(_keys, _participants.c.slug, _participants.c.kind, _participants.c.identity_id,
+                           _participants.c.pseudonym_identity_id, _participants.c.suspended)
+                    .join(_participants, _participants.c.id == _keys.c.participant_id))
+_KEY_BY_SECRET_HASH = _KEY_WITH_HOLDER.where(_keys.c.secret_hash == bindparam("secret_hash"))
+_KEY_BY_ID = _KEY_WITH_HOLDER.where(_keys.c.key_id == bindparam("key_id"))
+_GROUP_NAMES = select(_groups.c.name).where(_groups.c.participant_id == bindparam("participant_id"))
+
+
 def find_key_holder(conn: Connection, *, secret_hash: str | None = None, key_id: str | None = None) -> KeyHolder | None:
     """The key (by secret hash, or by key id) and its participant."""
-    where = _keys.c.secret_hash == secret_hash if key_id is None else _keys.c.key_id == key_id
-    row = conn.execute(
-        select(_keys, _participants.c.slug, _participants.c.kind, _participants.c.identity_id,
-               _participants.c.pseudonym_identity_id, _participants.c.suspended)
-        .join(_participants, _participants.c.id == _keys.c.participant_id).where(where)
-    ).first()
+    if key_id is None:
+        row = conn.execute(_KEY_BY_SECRET_HASH, {"secret_hash": secret_hash}).first()
+    else:
+        row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
     return _holder(conn, row) if row is not None else None
 
 
@@ -263,7 +271,7 @@ def find_certificate_holder(conn: Connection, fingerprint: str) -> KeyHolder | N
 
 
 def _holder(conn: Connection, row: Row, key: KeyRow | None = None) -> KeyHolder:
-    groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.participant_id)).scalars()
+    groups = conn.execute(_GROUP_NAMES, {"participant_id": row.participant_id}).scalars()
     return KeyHolder(key or _key(row), row.participant_id, row.slug, row.kind, row.identity_id,
                      row.pseudonym_identity_id, row.suspended, tuple(sorted(groups)))
 
