@@ -126,6 +126,12 @@ def _version_params(versions: VersionFilter) -> dict[str, Any]:
     return {"exact_versions": list(versions.exact)} if versions.exact and not versions.all else {}
 
 
+def _version_shape(versions: VersionFilter) -> VersionFilter:
+    """``versions`` as far as the SQL depends on it: the exact versions are a parameter, so any list of them is
+    one placeholder."""
+    return replace(versions, exact=(0,) if versions.exact else ())
+
+
 def _skip_served(rows: list[Row], after: Position | None) -> list[Row]:
     """Drop the rows at the resume date that the previous pages already served (see ``Position``)."""
     if after is None:
@@ -140,7 +146,7 @@ class _PageShape(NamedTuple):
     """What the SQL of a page statement depends on besides the reader's clauses (the values are parameters)."""
 
     with_raw: bool
-    versions: VersionFilter  # with any exact versions as one placeholder: they are the ``exact_versions`` list
+    versions: VersionFilter  # ``_version_shape``
     parameters: frozenset[str]  # which of the optional filters are given
 
 
@@ -198,7 +204,7 @@ def page(
         "added_after": flt.added_after, "after": None if flt.after is None else flt.after.date_added,
     }
     params = {name: value for name, value in optional.items() if value is not None and value != []}
-    shape = _PageShape(with_raw, replace(flt.versions, exact=(0,) if flt.versions.exact else ()), frozenset(params))
+    shape = _PageShape(with_raw, _version_shape(flt.versions), frozenset(params))
     params.update(collection_id=collection_id, page_rows=flt.limit + skipped + 1, **_version_params(flt.versions))
     rows = _skip_served(list(conn.execute(_page_statement(visible, first, shape), params)), flt.after)
     more = len(rows) > flt.limit

@@ -182,7 +182,7 @@ class _SchemaTemplates:
 
     def __init__(self) -> None:
         self._sqlite: Path | None = None
-        self._postgresql: dict[str, str] = {}  # admin URL -> template database name
+        self._postgresql: dict[str, str] = {}  # AISX_TEST_DATABASE_URL -> template database name
         self._lock = threading.Lock()
 
     def sqlite(self) -> Path:
@@ -196,21 +196,36 @@ class _SchemaTemplates:
                 self._sqlite = path
             return self._sqlite
 
-    def postgresql(self, admin_url: str, url_of: Callable[[str], str]) -> str:
+    def postgresql(self, base: str) -> str:
+        """The template database's name on the server of ``base`` (AISX_TEST_DATABASE_URL)."""
         with self._lock:
-            if admin_url not in self._postgresql:
-                name = f"aisx_t_schema_{uuid.uuid4().hex[:12]}"
+            if base not in self._postgresql:
+                name, admin_url = f"aisx_t_schema_{uuid.uuid4().hex[:12]}", _postgresql_admin_url(base)
                 _create_postgresql_database(admin_url, name)
                 atexit.register(_drop_postgresql_database, admin_url, name)
-                _migrate(url_of(name))
-                self._postgresql[admin_url] = name
-            return self._postgresql[admin_url]
+                _migrate(_postgresql_url(base, name))
+                self._postgresql[base] = name
+            return self._postgresql[base]
 
 
 def _migrate(url: str) -> None:
     env = aisx_environment(AISX_DATABASE_URL=url)
     subprocess.run([sys.executable, "-c", "from app.store.migrate import upgrade_to_head; upgrade_to_head()"],
                    cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+
+
+def _postgresql_admin_url(base: str) -> str:
+    """``base`` (a SQLAlchemy URL) as a plain libpq URL, for psycopg's own connections."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _postgresql_url(base: str, name: str) -> str:
+    """``base`` with database ``name``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
 def _create_postgresql_database(admin_url: str, name: str, template: str | None = None) -> None:
@@ -250,18 +265,11 @@ class ThrowawayDatabase:
                 shutil.copyfile(_templates.sqlite(), path)
             self.url = f"sqlite:///{path}"
             return
-        from sqlalchemy.engine import make_url
-
-        admin = make_url(base)
-        self._pg_admin_url = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-        def url_of(name: str) -> str:
-            return admin.set(database=name).render_as_string(hide_password=False)
-
-        template = _templates.postgresql(self._pg_admin_url, url_of) if self.migrated else None
+        self._pg_admin_url = _postgresql_admin_url(base)
+        template = _templates.postgresql(base) if self.migrated else None
         self._pg_name = f"aisx_t_{uuid.uuid4().hex[:12]}"
         _create_postgresql_database(self._pg_admin_url, self._pg_name, template)
-        self.url = url_of(self._pg_name)
+        self.url = _postgresql_url(base, self._pg_name)
 
     def drop(self) -> None:
         if self._pg_name is not None and self._pg_admin_url is not None:
