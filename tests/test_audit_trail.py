@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.sharing_helpers import accepted, admit, ipv4, mint, sdo, second_key
-from tests.support.server import TLS, Participant, Server, running_server
+from tests.support.server import TLS, Participant, Server, libpq_url, running_server
 from tests.support.stix import TLP_AMBER, TLP_GREEN, TLP_RED
 
 DAY_US = 86_400_000_000
@@ -470,10 +470,9 @@ def test_the_flush_does_not_wait_for_the_exchange_write_lock(server: Server) -> 
     """While something holds the exchange-wide write lock (the advisory lock of ``write_transaction``, as a long
     ingest does), key use and reads are still flushed: the flush is a plain short transaction."""
     import psycopg
-    from sqlalchemy.engine import make_url
 
     lab = admit(server, f"nolock-{uuid.uuid4().hex[:6]}")
-    url = make_url(server.database.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = libpq_url(server.database.url)
     with psycopg.connect(url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (0x41495358,))
         try:

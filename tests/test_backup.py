@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.sharing_helpers import admit, collection, sdo
-from tests.support.server import TAXII, Participant, Server, run_aisx, running_server
+from tests.support.server import TAXII, Participant, Server, libpq_url, run_aisx, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "deployment.md"
@@ -119,10 +119,6 @@ class RestoredDatabase:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def run_documented(command: str, env: dict[str, str]) -> None:
     assert command in DOCS.read_text(), f"docs/deployment.md no longer gives: {command}"
     done = subprocess.run(["bash", "-c", command], env={**os.environ, **env}, capture_output=True, text=True,
@@ -134,9 +130,10 @@ def pg_restore_documented(server: Server, backup: Path) -> RestoredDatabase:
     """createdb + pg_restore into a fresh database, with the commands of the docs."""
     name = f"aisx_t_{uuid.uuid4().hex[:12]}"
     source = make_url(server.database.url)
-    admin_url = libpq(source.set(database="postgres").render_as_string(hide_password=False))
+    admin_url = libpq_url(source.set(database="postgres").render_as_string(hide_password=False))
     restored_url = source.set(database=name).render_as_string(hide_password=False)
-    env = {"BACKUP": str(backup), "PG_ADMIN_URL": admin_url, "RESTORED_DB": name, "RESTORED_URL": libpq(restored_url)}
+    env = {"BACKUP": str(backup), "PG_ADMIN_URL": admin_url, "RESTORED_DB": name,
+           "RESTORED_URL": libpq_url(restored_url)}
     run_documented(CREATEDB, env)
     database = RestoredDatabase(restored_url, admin_url, name)
     try:
@@ -178,7 +175,7 @@ def test_a_backup_made_during_a_steady_ingest_restores_every_completed_post(tmp_
             started = time.monotonic()
             if ON_POSTGRESQL:
                 backup = tmp_path / "aisx.dump"
-                run_documented(PG_DUMP, {"BACKUP": str(backup), "AISX_PG_URL": libpq(server.database.url)})
+                run_documented(PG_DUMP, {"BACKUP": str(backup), "AISX_PG_URL": libpq_url(server.database.url)})
             else:
                 backup = tmp_path / "aisx-backup.db"
                 made = server.cli_json("db", "backup", str(backup))

@@ -200,7 +200,7 @@ class _SchemaTemplates:
         """The template database's name on the server of ``base`` (AISX_TEST_DATABASE_URL)."""
         with self._lock:
             if base not in self._postgresql:
-                name, admin_url = f"aisx_t_schema_{uuid.uuid4().hex[:12]}", _postgresql_admin_url(base)
+                name, admin_url = f"aisx_t_schema_{uuid.uuid4().hex[:12]}", libpq_url(base)
                 _create_postgresql_database(admin_url, name)
                 atexit.register(_drop_postgresql_database, admin_url, name)
                 _migrate(_postgresql_url(base, name))
@@ -214,11 +214,11 @@ def _migrate(url: str) -> None:
                    cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
 
 
-def _postgresql_admin_url(base: str) -> str:
-    """``base`` (a SQLAlchemy URL) as a plain libpq URL, for psycopg's own connections."""
+def libpq_url(url: str) -> str:
+    """``url`` (a SQLAlchemy URL of a PostgreSQL database) as a plain libpq URL, for psycopg's own connections."""
     from sqlalchemy.engine import make_url
 
-    return make_url(base).set(drivername="postgresql").render_as_string(hide_password=False)
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _postgresql_url(base: str, name: str) -> str:
@@ -265,7 +265,7 @@ class ThrowawayDatabase:
                 shutil.copyfile(_templates.sqlite(), path)
             self.url = f"sqlite:///{path}"
             return
-        self._pg_admin_url = _postgresql_admin_url(base)
+        self._pg_admin_url = libpq_url(base)
         template = _templates.postgresql(base) if self.migrated else None
         self._pg_name = f"aisx_t_{uuid.uuid4().hex[:12]}"
         _create_postgresql_database(self._pg_admin_url, self._pg_name, template)
