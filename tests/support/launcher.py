@@ -31,17 +31,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import typer.main
 
 import app.cli
 import app.main
 
-# What ``aisx serve`` imports besides app.main, on first use: uvicorn, its event loop, protocols and lifespan,
-# anyio's thread pool, and the PostgreSQL driver (17% of a PostgreSQL server's start before they were here: py-spy)
+# What ``aisx serve`` imports besides app.main, on first use: uvicorn, its event loop (uvloop), protocols and
+# lifespan, anyio's thread pool, the PostgreSQL driver (17% of a PostgreSQL server's start before they were here:
+# py-spy) and the background jobs
 PRELOADED = ("uvicorn.config", "uvicorn.main", "uvicorn.server", "uvicorn.lifespan.on", "uvicorn.loops.auto",
-             "uvicorn.protocols.http.auto", "uvicorn.protocols.websockets.auto", "anyio._backends._asyncio",
-             "psycopg", "sqlalchemy.dialects.postgresql.psycopg")
+             "uvicorn.protocols.http.auto", "uvicorn.protocols.websockets.auto", "uvloop", "anyio._backends._asyncio",
+             "psycopg", "sqlalchemy.dialects.postgresql.psycopg", "app.jobs")
 for _module in PRELOADED:
     importlib.import_module(_module)
+
+# Typer builds the click command tree from the ``aisx`` commands' signatures each time the application is called.
+# The first build in a process costs 76 ms of CPU (typing's caches, typer's and click's lazy parts), each later
+# one 6 ms: built once here, the first build in every forked child is a later one. (py-spy over 15 server starts:
+# a third of each child's CPU before this line.) The children still build and run their own command tree.
+typer.main.get_command(app.cli.app)
 
 _status_files: dict[int, str] = {}
 
