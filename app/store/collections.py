@@ -83,6 +83,26 @@ def get_collection(conn: Connection, api_root: str, collection_id: str) -> Colle
     return _collection(row) if row else None
 
 
+# The API root and one of its collections in one statement: every request to a collection's endpoints asks for
+# both (two statements before, each a round trip and a SQLAlchemy execution of its own)
+_ROOT_AND_COLLECTION = (
+    select(*[c.label(f"root_{c.name}") for c in _roots.c], *_collections.c)
+    .select_from(_roots.outerjoin(_collections, and_(_collections.c.api_root == _roots.c.name,
+                                                     _collections.c.id == bindparam("collection_id"))))
+    .where(_roots.c.name == bindparam("api_root"))
+)
+
+
+def get_root_and_collection(conn: Connection, api_root: str, collection_id: str
+                            ) -> tuple[ApiRootRow | None, CollectionRow | None]:
+    """The API root ``api_root`` (None: there is none) and its collection ``collection_id`` (None: it has none)."""
+    row = conn.execute(_ROOT_AND_COLLECTION, {"api_root": api_root, "collection_id": collection_id}).first()
+    if row is None:
+        return None, None
+    root = ApiRootRow(row.root_name, row.root_title, row.root_description, row.root_max_content_length)
+    return root, (_collection(row) if row.id is not None else None)
+
+
 def find_collection(conn: Connection, id_or_alias: str, api_root: str | None = None) -> CollectionRow | None:
     """A collection by id, or by alias (within ``api_root`` when given)."""
     query = select(_collections).where(

@@ -49,21 +49,32 @@ def _json(body: bytes, status_code: int = 200, headers: dict[str, str] | None = 
 def _api_root(conn: Connection, name: str) -> ApiRootRow:
     root = collection_store.get_api_root(conn, name)
     if root is None:
-        raise TaxiiError(404, f"No API root named {name!r}.")
+        raise _no_api_root(name)
     return root
+
+
+def _no_api_root(name: str) -> TaxiiError:
+    return TaxiiError(404, f"No API root named {name!r}.")
 
 
 def _collection(conn: Connection, api_root: str, collection_id: str, caller: Caller | None) -> tuple[
         CollectionRow, Access]:
     """The collection and the caller's access; an anonymous caller finds only public collections."""
-    _api_root(conn, api_root)
-    collection = collection_store.get_collection(conn, api_root, collection_id)
+    _, collection, access = _root_and_collection(conn, api_root, collection_id, caller)
+    return collection, access
+
+
+def _root_and_collection(conn: Connection, api_root: str, collection_id: str, caller: Caller | None) -> tuple[
+        ApiRootRow, CollectionRow, Access]:
+    root, collection = collection_store.get_root_and_collection(conn, api_root, collection_id)
+    if root is None:
+        raise _no_api_root(api_root)
     access = access_for(conn, collection, caller) if collection else Access(False, False)
     if collection is None or not access.any:
         if caller is None:
             raise NotAuthenticated()
         raise TaxiiError(404, "No such collection, or you have no access to it.")
-    return collection, access
+    return root, collection, access
 
 
 # ------------------------------------------------------------------ server information (§4)
@@ -158,9 +169,9 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
                       caller: Caller | None = Depends(optional_caller)) -> Response:
     def authorise() -> tuple[CollectionRow, Poster, int]:
         with read_connection() as conn:
-            collection, _ = _collection(conn, api_root, collection_id, caller)
+            root, collection, _ = _root_and_collection(conn, api_root, collection_id, caller)
             poster = ingest.authorise_post(conn, collection, caller)
-            return collection, poster, _api_root(conn, api_root).max_content_length
+            return collection, poster, root.max_content_length
 
     collection, poster, max_length = await run_in_threadpool(authorise)
     content_type = request.headers.get("content-type")
