@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import DATA
-from tests.support.server import Participant, Server, run_aisx, with_production_imports
+from tests.support.server import Participant, Server, for_aisx_process, run_aisx
 from tests.support.stix import indicator, ts
 
 ATLAS = DATA / "atlas" / "stix-atlas.json"
@@ -76,7 +76,7 @@ def test_serve_bootstraps_an_empty_directory(server: Server, tmp_path: Path) -> 
 def test_help_needs_no_database(tmp_path: Path, args: list[str]) -> None:
     """A new operator reads the help before anything exists: no "the database has no AISX schema yet", and no
     database file made by asking (it failed for every command group before)."""
-    result = run_aisx(args, cwd=tmp_path, env=with_production_imports(dict(os.environ)), check=False, timeout=120)
+    result = run_aisx(args, cwd=tmp_path, env=for_aisx_process(dict(os.environ)), check=False, timeout=120)
     assert "Usage: " in result.stdout + result.stderr, result.stdout + result.stderr
     assert "schema" not in result.stderr
     assert result.returncode in (0, 2)  # click answers a group named alone with its help and exit 2

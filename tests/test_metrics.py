@@ -4,7 +4,6 @@ for operator keys on the main port and for anyone on AISX_METRICS_ADDRESS; every
 One server with two workers for the module. Scrapes go to the metrics address, served by the supervisor
 process, which answers no request itself: every request it reports was counted by a worker."""
 
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import Settings
 from tests.feed_support import feed_toml
 from tests.hardening_support import running_server, shared_collection_id, taxii_error_problem
-from tests.support.server import TAXII, TLS, Server, free_port
+from tests.support.server import TAXII, TLS, Server, children_tempdir, free_port
 from tests.support.stix import indicator
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -194,7 +193,7 @@ def test_a_server_stopped_by_sigterm_removes_its_own_metrics_directory(tmp_path:
         assert httpx.get(f"{srv.base_url}/taxii2/", verify=TLS).status_code == 401
         assert srv.process is not None
         pid = srv.process.pid
-        own = [d for d in Path(tempfile.gettempdir()).glob("aisx-metrics-*") if list(d.glob(f"*_{pid}.db"))]
+        own = [d for d in children_tempdir().glob("aisx-metrics-*") if list(d.glob(f"*_{pid}.db"))]
         assert len(own) == 1, own
         srv.stop()
         assert srv.process.poll() is not None

@@ -20,9 +20,9 @@ from tests.support.server import (
     TAXII,
     Server,
     ThrowawayDatabase,
+    for_aisx_process,
     listening_port,
     run_aisx,
-    with_production_imports,
 )
 
 CONSOLE = "https://console.example"
@@ -222,7 +222,7 @@ def test_a_trusted_proxy_passes_on_the_client_address(tls_servers: tuple[TlsServ
 
 def test_tls_options_are_checked(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
-    env = with_production_imports({**os.environ, "AISX_DATABASE_URL": f"sqlite:///{tmp_path / 'aisx.db'}"})
+    env = for_aisx_process({**os.environ, "AISX_DATABASE_URL": f"sqlite:///{tmp_path / 'aisx.db'}"})
     for options, words in ((["--ssl-certfile", "cert.pem"], "go together"),
                            (["--ssl-require-client-cert"], "need --ssl-certfile"),
                            (["--ssl-certfile", "cert.pem", "--ssl-keyfile", "cert.pem", "--ssl-ca-certs", "cert.pem"],

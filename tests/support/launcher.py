@@ -26,6 +26,7 @@ import io
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def _run_child(request: dict[str, Any], protocol_fds: tuple[int, ...]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # found again from TMPDIR on first use, as in a new process
         sys.path[0] = request["cwd"]  # as for ``python -m app.cli`` started there
         sys.argv = [app.cli.__file__, *request["argv"]]
         try:
