@@ -1,6 +1,7 @@
 """A real ``aisx serve`` on a loopback port, on SQLite or on a throwaway PostgreSQL database."""
 
 import atexit
+import functools
 import itertools
 import os
 import re
@@ -78,20 +79,16 @@ def for_aisx_process(env: dict[str, str]) -> dict[str, str]:
             "TMPDIR": str(children_tempdir())}
 
 
-_children_tempdir: list[Path] = []
-
-
+@functools.cache
 def children_tempdir() -> Path:
     """The temporary directory of every process this test process starts, removed when it exits.
 
     A server makes a temporary directory for its metrics (``aisx-metrics-*``) and removes it when it stops, but the
     servers the tests kill with SIGKILL (crash, leadership and backup tests) cannot: about 22 such directories were
     left in /tmp by every database pass. Under this directory they go when the test process does."""
-    if not _children_tempdir:
-        path = Path(tempfile.mkdtemp(prefix="aisx-tests-"))
-        atexit.register(shutil.rmtree, path, True)
-        _children_tempdir.append(path)
-    return _children_tempdir[0]
+    path = Path(tempfile.mkdtemp(prefix="aisx-tests-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 class Launched:
