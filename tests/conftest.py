@@ -11,7 +11,7 @@ from tests.support.server import Participant, Server, running_server
 
 DATA = Path(__file__).resolve().parent / "data"  # real and example STIX content: see data/README.md
 _counter = itertools.count()
-pytest_plugins = ["tests.support.schedule"]
+pytest_plugins = ["tests.support.schedule", "tests.support.lazy_rfc3987"]
 
 
 @pytest.fixture(scope="module")

@@ -132,3 +132,19 @@ def test_the_server_agrees_with_the_function(lab: Participant, strict_collection
     assert served == expected
     assert status["failure_count"] == len(sample) - len(expected)
     assert uuid.UUID(status["id"])
+
+
+def test_the_second_opinion_checks_iris_with_the_real_rfc3987_syntax() -> None:
+    """stix2-validator checks ``iri`` formats through jsonschema, which calls rfc3987_syntax: the test processes load
+    it at its first use (tests/support/lazy_rfc3987.py), and it must then answer as the real module does."""
+    import sys
+
+    from jsonschema import Draft202012Validator
+
+    checker = Draft202012Validator.FORMAT_CHECKER
+    samples = ["http://example.com/ä", "http://example.com/a b", "urn:aisx:x", "", "::", "http://[::1]/", "%zz"]
+    answers = [checker.conforms(sample, "iri") for sample in samples]
+    real = sys.modules["rfc3987_syntax"]
+    assert real.__file__ and "site-packages" in real.__file__
+    assert answers == [real.is_valid_syntax("iri", sample) for sample in samples]
+    assert True in answers and False in answers
