@@ -21,6 +21,7 @@ The status file is written (atomically) when the child has been reaped: see ``La
 ``tests.support.server``. ``AISX_TEST_NO_LAUNCHER=1`` makes the tests start plain subprocesses instead."""
 
 import atexit
+import gc
 import importlib
 import io
 import os
@@ -139,6 +140,11 @@ def main() -> None:
     os.dup2(null, 1)
     os.close(null)
     signal.signal(signal.SIGCHLD, _reap)
+    # Everything imported so far is moved out of the collector's sight, as Python's gc docs advise before forking
+    # without exec: a child's collections no longer walk (and so copy, page by page) the objects it shares with
+    # this process. 12 servers, each started with a participant, 60 reads and a post of 30 objects, then stopped:
+    # 4.22-4.49 s of CPU (user) without, 3.67-4.07 s with, in 2 alternating rounds.
+    gc.freeze()
     for line in requests:
         request = orjson.loads(line)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # the status file is known before any reaping
