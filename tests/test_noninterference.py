@@ -19,9 +19,9 @@ posting under the id of a marking-definition someone else holds (marking-definit
 Each hand-written test covers one class of leak and, after the first, reads only through ``match[id]`` on the
 ids it touches, so that a difference found by one test makes the later ones fail for the same reason as little
 as possible (a post accepted in one world and refused in the other leaves the attacker-visible states different,
-and later whole-collection reads then differ too). All tests share one pair of worlds: furnishing a pair takes
-10-20 s (SQLite and PostgreSQL, loaded 2-core machine; the five CLI processes that make collections and grants
-cost most of it: the admin API has no collection or grant endpoints). The generated sessions run last."""
+and later whole-collection reads then differ too). All tests share one pair of worlds: furnishing a pair (two
+servers, their participants, collections and grants made through the admin API, the victim's secrets posted) took
+8.7 s in a four-worker PostgreSQL pass on a 2-core machine. The generated sessions run last."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
