@@ -58,7 +58,14 @@ def _exists(name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
+def _superuser() -> bool:
+    with psycopg.connect(libpq_url(BASE), autocommit=True) as conn:
+        return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+
+
 def test_a_database_a_server_wrote_to_is_handed_out_again_as_a_new_copy_would_be(tmp_path: Path) -> None:
+    if not _superuser():
+        pytest.skip("only a superuser can reset the planner's statistics: every database is a new copy")
     (tmp_path / "first").mkdir()
     with running_server(tmp_path / "first") as srv:
         lab = srv.add_participant("lab")
