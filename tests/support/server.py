@@ -429,8 +429,9 @@ _used_databases = _UsedDatabases()
 
 @dataclass
 class ThrowawayDatabase:
-    """A SQLite file in ``workdir``, or a fresh PostgreSQL database when AISX_TEST_DATABASE_URL is set: empty, or
-    with ``migrated``, a copy of one at the schema's head (``_SchemaTemplates``)."""
+    """A SQLite file in ``workdir``, or a PostgreSQL database of its own when AISX_TEST_DATABASE_URL is set: empty,
+    or with ``migrated``, a copy of one at the schema's head (``_SchemaTemplates``; on PostgreSQL, an emptied one
+    another test of this process has finished with when there is one, ``_UsedDatabases``)."""
 
     workdir: Path
     migrated: bool = False
