@@ -112,8 +112,8 @@ def test_requests_are_counted_by_route_template_over_all_workers(exchange: Serve
     assert collection not in text and lab.key_id not in text  # templates, never paths or keys
     missing = httpx.get(f"{exchange.base_url}/no/such/{collection}", verify=TLS)
     assert missing.status_code == 404
-    assert value(counted(exchange, name, 1, route="unmatched", method="GET", status="404"), name,
-                 route="unmatched", method="GET", status="404") >= 1
+    unmatched = {"route": "unmatched", "method": "GET", "status": "404"}
+    assert value(counted(exchange, name, 1, **unmatched), name, **unmatched) >= 1
 
 
 def test_objects_accepted_rejected_and_sharing_refusals(exchange: Server) -> None:

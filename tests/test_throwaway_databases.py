@@ -10,9 +10,11 @@ import psycopg
 import pytest
 
 from tests.support.server import (
+    TAXII,
     ThrowawayDatabase,
     _create_postgresql_database,
     _drop_postgresql_database,
+    _postgresql_url,
     _templates,
     libpq_url,
     running_server,
@@ -21,7 +23,6 @@ from tests.support.stix import indicator
 
 BASE = os.environ.get("AISX_TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(not BASE, reason="PostgreSQL only: SQLite databases are new file copies")
-TAXII = "application/taxii+json;version=2.1"
 
 _STATE = {
     "schema": "SELECT format('%s %s %s', relname, relkind, pg_relation_size(oid)) FROM pg_class "
@@ -48,9 +49,8 @@ def _state(url: str) -> dict[str, Any]:
     return state
 
 
-def _new_copy_of_the_template(name: str) -> str:
-    _create_postgresql_database(libpq_url(BASE), name, _templates.postgresql(BASE))
-    return BASE.rsplit("/", 1)[0] + f"/{name}"
+def _name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
 
 def _exists(name: str) -> bool:
@@ -75,33 +75,34 @@ def test_a_database_a_server_wrote_to_is_handed_out_again_as_a_new_copy_would_be
         assert posted.status_code == 202 and posted.json()["success_count"] == 50
         with psycopg.connect(libpq_url(srv.database.url), autocommit=True) as conn:
             conn.execute("ANALYZE")  # as the statistics job does: column statistics and reltuples set
-            open_session = psycopg.connect(libpq_url(srv.database.url))  # left open, as a killed server's would be
-            open_session.execute("SELECT 1 FROM participant FOR UPDATE")  # and holding locks
+        open_session = psycopg.connect(libpq_url(srv.database.url))  # left open, as a killed server's would be
+        open_session.execute("SELECT 1 FROM participant FOR UPDATE")  # and holding locks
         used = srv.database.url
     (tmp_path / "second").mkdir()
     again = ThrowawayDatabase(tmp_path / "second", migrated=True)
-    new_copy = _new_copy_of_the_template("aisx_t_new_copy_" + os.urandom(4).hex())
+    new_copy = "aisx_t_new_copy_" + os.urandom(4).hex()
+    _create_postgresql_database(libpq_url(BASE), new_copy, _templates.postgresql(BASE))
     try:
         assert again.url == used, "the emptied database was not handed out again"
         with pytest.raises(psycopg.OperationalError):
             open_session.execute("SELECT 1")  # ended before the database was emptied
-        assert _state(again.url) == _state(new_copy)
+        assert _state(again.url) == _state(_postgresql_url(BASE, new_copy))
     finally:
         open_session.close()
         again.drop()
-        _drop_postgresql_database(libpq_url(BASE), new_copy.rsplit("/", 1)[1])
+        _drop_postgresql_database(libpq_url(BASE), new_copy)
 
 
 def test_a_database_whose_schema_a_test_changed_is_dropped_instead(tmp_path: Path) -> None:
     database = ThrowawayDatabase(tmp_path, migrated=True)
-    name = database.url.rsplit("/", 1)[1]
+    name = _name(database.url)
     with psycopg.connect(libpq_url(database.url), autocommit=True) as conn:
         conn.execute("ALTER TABLE participant ADD COLUMN left_behind integer")
     database.drop()
     assert not _exists(name)
     nxt = ThrowawayDatabase(tmp_path, migrated=True)
     try:
-        assert nxt.url.rsplit("/", 1)[1] != name
+        assert _name(nxt.url) != name
         with psycopg.connect(libpq_url(nxt.url)) as conn:
             columns = conn.execute("SELECT column_name FROM information_schema.columns "
                                    "WHERE table_name = 'participant'").fetchall()

@@ -145,6 +145,6 @@ def test_the_second_opinion_checks_iris_with_the_real_rfc3987_syntax() -> None:
     samples = ["http://example.com/ä", "http://example.com/a b", "urn:aisx:x", "", "::", "http://[::1]/", "%zz"]
     answers = [checker.conforms(sample, "iri") for sample in samples]
     real = sys.modules["rfc3987_syntax"]
-    assert real.__file__ and "site-packages" in real.__file__
+    assert getattr(real, "__file__", None), "still the stand-in: jsonschema's checks never reached the real module"
     assert answers == [real.is_valid_syntax("iri", sample) for sample in samples]
     assert True in answers and False in answers

@@ -336,6 +336,7 @@ class _UsedDatabases:
         self._free: dict[str, list[str]] = {}  # AISX_TEST_DATABASE_URL -> emptied databases
         self._templates: dict[str, _Template] = {}  # AISX_TEST_DATABASE_URL -> its template's facts
         self._lock = threading.Lock()
+        atexit.register(self._drop_all)
 
     def take(self, base: str) -> str | None:
         with self._lock:
@@ -355,8 +356,6 @@ class _UsedDatabases:
             _drop_postgresql_database(admin_url, name)
             return
         with self._lock:
-            if not self._free:
-                atexit.register(self._drop_all)
             self._free.setdefault(base, []).append(name)
 
     def _emptied(self, base: str, name: str) -> bool:
