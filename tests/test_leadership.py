@@ -12,7 +12,6 @@ with ``-s`` or ``-rP`` to see it)."""
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from tests.sharing_helpers import accepted, admit, collection, mint, sdo, stamp
-from tests.support.server import AISX, Server, ThrowawayDatabase, running_server
+from tests.support.server import Server, ThrowawayDatabase, running_server, start_aisx
 from tests.support.stix import TLP_GREEN
 
 needs_postgresql = pytest.mark.skipif(
@@ -90,9 +89,7 @@ def test_aisx_jobs_run_takes_over_when_the_server_stops(tmp_path: Path) -> None:
     """On either database (SQLite: the lock file): ``aisx jobs run`` beside a serving instance waits as a
     follower, takes the jobs over once the server is gone, and gives the lock up when told to stop."""
     with running_server(tmp_path, settings={"AISX_LEADER_INTERVAL": str(LEADER_INTERVAL)}) as server:
-        log = (tmp_path / "jobs.log").open("wb")
-        runner = subprocess.Popen([*AISX, "jobs", "run"], cwd=server.workdir, env=server.env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        runner = start_aisx(["jobs", "run"], cwd=server.workdir, env=server.env, log=tmp_path / "jobs.log")
         try:
             text = lambda: (tmp_path / "jobs.log").read_text()  # noqa: E731
             wait(lambda: "following" in text(), 20, "the runner to find the server leading")

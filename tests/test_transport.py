@@ -16,13 +16,13 @@ import pytest
 
 from tests.hardening_support import kill_tree, running_server
 from tests.support.server import (
-    AISX,
     TAXII,
     Server,
     ThrowawayDatabase,
     for_aisx_process,
     listening_port,
     run_aisx,
+    start_aisx,
 )
 
 CONSOLE = "https://console.example"
@@ -96,10 +96,8 @@ class TlsServer:
 
     def start(self) -> "TlsServer":
         srv = self.server
-        log = srv.log_path.open("ab")
-        self.offset = log.tell()
-        srv.process = subprocess.Popen([*AISX, "serve", *self.options], cwd=srv.workdir, env=srv.env,
-                                       stdout=log, stderr=subprocess.STDOUT)
+        self.offset = srv.log_path.stat().st_size if srv.log_path.exists() else 0
+        srv.process = start_aisx(["serve", *self.options], cwd=srv.workdir, env=srv.env, log=srv.log_path)
         return self
 
     def wait(self, context: ssl.SSLContext) -> "TlsServer":

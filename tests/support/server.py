@@ -467,6 +467,18 @@ class ThrowawayDatabase:
             _drop_postgresql_database(libpq_url(self._pg_base), name)
 
 
+def start_aisx(args: list[str], *, cwd: Path, env: dict[str, str], log: Path,
+               new_session: bool = False) -> subprocess.Popen | Launched:
+    """``aisx ARGS...`` started in the background, its output and errors appended to ``log``: forked from the
+    launcher where it can be (``launchable``), else ``subprocess.Popen``. A ``--workers N`` server's supervisor is
+    forked too; uvicorn spawns its workers as new interpreters, as it does in production."""
+    with log.open("ab") as out:  # there before this returns, whichever way the process starts
+        if launchable(env):
+            return _launcher.launch(args, cwd=cwd, env=env, stdout=log, stderr=log, new_session=new_session)
+        return subprocess.Popen([*AISX, *args], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=new_session)
+
+
 def run_aisx(args: list[str], *, cwd: Path, env: dict[str, str], check: bool = True,
              timeout: float = 300) -> subprocess.CompletedProcess:
     """Like ``subprocess.run([*AISX, *args], capture_output=True, text=True)``, forked from the launcher where it
@@ -542,14 +554,9 @@ class Server:
         if "AISX_FEEDS_DIR" in self.env:  # a server without it reads the working directory's or the packaged feeds
             Path(self.env["AISX_FEEDS_DIR"]).mkdir(exist_ok=True)
         args = ["serve", "--workers", str(self.workers)]
-        with self.log_path.open("ab") as log:
-            offset = log.tell()  # the log of an earlier start of this server is above
-            if launchable(self.env) and self.workers == 1:  # uvicorn's own worker processes are spawned, not forked
-                self.process = _launcher.launch(args, cwd=self.workdir, env=self.env, stdout=self.log_path,
-                                                stderr=self.log_path, new_session=self.own_process_group)
-            else:
-                self.process = subprocess.Popen([*AISX, *args], cwd=self.workdir, env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=self.own_process_group)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # an earlier start's log is above
+        self.process = start_aisx(args, cwd=self.workdir, env=self.env, log=self.log_path,
+                                  new_session=self.own_process_group)
         self.port = self._wait_until_serving(offset)
         match = re.search(r"key id: (\S+)\s+secret: (\S+)", self.log_path.read_text())
         if match and not self.admin_secret:
