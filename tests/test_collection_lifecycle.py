@@ -307,7 +307,7 @@ def test_a_feed_whose_file_is_removed_is_removed_at_the_next_start(exchange: Ser
     """(Last in this module: it restarts the server.)"""
     assert "gone-at-start" in _listed(admin)
     (exchange.workdir / "feeds" / "gone-at-start.toml").unlink()
-    offset = exchange.log_path.stat().st_size
+    offset = exchange.log_end()
     exchange.stop()
     exchange.start()
     assert "gone-at-start" not in _listed(admin)

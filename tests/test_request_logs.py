@@ -52,7 +52,7 @@ def _lines_for(srv: Server, offset: int, request_id: str) -> list[str]:
 def test_one_text_line_per_request_with_its_fields(text_server: Server) -> None:
     srv = text_server
     lab = srv.add_participant("log-lab")
-    offset = srv.log_path.stat().st_size
+    offset = srv.log_end()
     answer = lab.client.get("collections/", headers={"X-Request-ID": "trace-4711.a:b"})
     assert answer.status_code == 200
     assert answer.headers["X-Request-ID"] == "trace-4711.a:b"
@@ -64,7 +64,7 @@ def test_one_text_line_per_request_with_its_fields(text_server: Server) -> None:
 def test_a_request_id_is_generated_when_absent_or_unfit(text_server: Server) -> None:
     srv = text_server
     lab = srv.add_participant("log-ids")
-    offset = srv.log_path.stat().st_size
+    offset = srv.log_end()
     unfit = ["x" * 65, "has space", "semi;colon", lab.secret, f"trace-{lab.secret[7:]}", lab.key_id, "é"]
     seen = set()
     for sent in [None, *unfit]:
@@ -83,7 +83,7 @@ def test_no_path_or_query_value_is_logged(text_server: Server) -> None:
     srv = text_server
     lab = srv.add_participant("log-query")
     marker = f"m{uuid.uuid4().hex}"
-    offset = srv.log_path.stat().st_size
+    offset = srv.log_end()
     lab.client.get("collections/", params={"next": marker, "added_after": marker})
     lab.client.get(f"collections/{marker}/objects/")
     httpx.get(f"{srv.base_url}/{marker}", verify=TLS)  # no route at all
@@ -97,7 +97,7 @@ def test_no_path_or_query_value_is_logged(text_server: Server) -> None:
 def test_json_lines(json_server: Server) -> None:
     srv = json_server
     lab = srv.add_participant("json-lab")
-    offset = srv.log_path.stat().st_size
+    offset = srv.log_end()
     assert lab.client.get("collections/", headers={"X-Request-ID": "json-1"}).status_code == 200
     assert httpx.get(f"{srv.root_url}collections/", headers={"Accept": TAXII, "X-Request-ID": "json-2"}, verify=TLS) \
         .status_code == 401

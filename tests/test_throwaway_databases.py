@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.server import (
     TAXII,
@@ -50,7 +51,7 @@ def _state(url: str) -> dict[str, Any]:
 
 
 def _name(url: str) -> str:
-    return url.rsplit("/", 1)[1]
+    return str(make_url(url).database)
 
 
 def _exists(name: str) -> bool:

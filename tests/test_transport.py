@@ -96,7 +96,7 @@ class TlsServer:
 
     def start(self) -> "TlsServer":
         srv = self.server
-        self.offset = srv.log_path.stat().st_size if srv.log_path.exists() else 0
+        self.offset = srv.log_end()
         srv.process = start_aisx(["serve", *self.options], cwd=srv.workdir, env=srv.env, log=srv.log_path)
         return self
 

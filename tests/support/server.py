@@ -554,7 +554,7 @@ class Server:
         if "AISX_FEEDS_DIR" in self.env:  # a server without it reads the working directory's or the packaged feeds
             Path(self.env["AISX_FEEDS_DIR"]).mkdir(exist_ok=True)
         args = ["serve", "--workers", str(self.workers)]
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # an earlier start's log is above
+        offset = self.log_end()
         self.process = start_aisx(args, cwd=self.workdir, env=self.env, log=self.log_path,
                                   new_session=self.own_process_group)
         self.port = self._wait_until_serving(offset)
@@ -562,6 +562,10 @@ class Server:
         if match and not self.admin_secret:
             self.admin_key_id, self.admin_secret = match.groups()
         return self
+
+    def log_end(self) -> int:
+        """Where the log ends now (0 before the first start): what a start after this call writes comes after it."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def log_since(self, offset: int) -> str:
         with self.log_path.open("rb") as log:
