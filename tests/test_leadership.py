@@ -89,9 +89,10 @@ def test_aisx_jobs_run_takes_over_when_the_server_stops(tmp_path: Path) -> None:
     """On either database (SQLite: the lock file): ``aisx jobs run`` beside a serving instance waits as a
     follower, takes the jobs over once the server is gone, and gives the lock up when told to stop."""
     with running_server(tmp_path, settings={"AISX_LEADER_INTERVAL": str(LEADER_INTERVAL)}) as server:
-        runner = start_aisx(["jobs", "run"], cwd=server.workdir, env=server.env, log=tmp_path / "jobs.log")
+        log = tmp_path / "jobs.log"
+        runner = start_aisx(["jobs", "run"], cwd=server.workdir, env=server.env, log=log)
         try:
-            text = lambda: (tmp_path / "jobs.log").read_text()  # noqa: E731
+            text = log.read_text
             wait(lambda: "following" in text(), 20, "the runner to find the server leading")
             assert "became leader" not in text() and jobs_status(server)["leader"].endswith(
                 f":{instance_pid(server)}"), text()
