@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from app.participants.keys import DurationError, key_state, parse_duration, parse_expiry
-from tests.sharing_helpers import accepted, collection, mint, sdo, stamp, wait_until
+from tests.sharing_helpers import accepted, collection, mint, sdo, stamp, wait_until, when
 from tests.support.server import TAXII, TLS, Participant, Server, running_server
 from tests.support.stix import TLP_AMBER
 
@@ -240,12 +240,20 @@ def test_key_list_never_shows_a_secret(server: Server, admin: httpx.Client) -> N
 
 
 def test_an_expired_key_answers_401_saying_so(server: Server, admin: httpx.Client) -> None:
+    """Both keys are first checked while they work: if those checks end after the keys expired (a loaded
+    machine), the test issues two new keys expiring 15 s ahead instead of 2 s."""
     lab = server.add_participant("lc-expiring", "lab")
-    soon = issue(admin, lab.slug, label="short", expires=stamp(2.0))
-    offset = (datetime.now(UTC) + timedelta(seconds=2)).astimezone(timezone(timedelta(hours=2))).isoformat()
-    also = issue(admin, lab.slug, expires=offset)
-    assert works(server, soon["secret"]) and works(server, also["secret"])
-    assert keys(admin, lab.slug)[soon["key_id"]]["state"] == "active"
+    for lead in (2.0, 15.0):
+        soon = issue(admin, lab.slug, label="short", expires=stamp(lead))
+        offset = (datetime.now(UTC) + timedelta(seconds=lead)).astimezone(timezone(timedelta(hours=2))).isoformat()
+        also = issue(admin, lab.slug, expires=offset)
+        before = (works(server, soon["secret"]), works(server, also["secret"]),
+                  keys(admin, lab.slug)[soon["key_id"]]["state"])
+        if datetime.now(UTC) < min(when(soon["expires_at"]), when(also["expires_at"])):
+            break
+    else:
+        pytest.fail("the checks before the expiry ended after it, even with keys expiring 15 s ahead")
+    assert before == (True, True, "active")
     wait_until(max(soon["expires_at"], also["expires_at"]))
     for key in (soon, also):
         said = refusal(server, key["secret"])
@@ -263,21 +271,29 @@ def test_an_expired_key_answers_401_saying_so(server: Server, admin: httpx.Clien
 
 
 def test_rotation_keeps_the_old_key_for_the_grace_only(server: Server, admin: httpx.Client) -> None:
+    """What holds during the grace is checked on requests that all ended before it did: if they end after it (a
+    loaded machine), the test rotates a new key with a grace of 15 s instead of 2 s."""
     lab = server.add_participant("lc-rotating", "lab")
-    old = issue(admin, lab.slug, label="pipeline", expires="30d")
-    answer = admin.post(f"/admin/keys/{old['key_id']}/rotate", json={"grace": "2s"})
-    assert answer.status_code == 201, answer.text
-    new = answer.json()
+    for grace in (2, 15):
+        old = issue(admin, lab.slug, label="pipeline", expires="30d")
+        answer = admin.post(f"/admin/keys/{old['key_id']}/rotate", json={"grace": f"{grace}s"})
+        assert answer.status_code == 201, answer.text
+        new = answer.json()
+        both_work = works(server, old["secret"]) and works(server, new["secret"])
+        listed = keys(admin, lab.slug)
+        again = admin.post(f"/admin/keys/{old['key_id']}/rotate", json={"grace": "1h"})
+        if datetime.now(UTC) < when(new["old_key_revoked_at"]):
+            break
+    else:
+        pytest.fail("the checks during the grace ended after it, even with a grace of 15 s")
     assert (new["participant"], new["label"], new["replaces"]) == (lab.slug, "pipeline", old["key_id"])
     assert new["key_id"] != old["key_id"] and new["secret"].startswith("aisx_s_")
     lifetime = datetime.fromisoformat(new["expires_at"][:-1]) - datetime.fromisoformat(new["old_key_revoked_at"][:-1])
-    assert abs(lifetime - timedelta(days=30)) < timedelta(seconds=5)  # the old key's lifetime again
-    assert works(server, old["secret"]) and works(server, new["secret"])  # both during the grace
-    listed = keys(admin, lab.slug)
+    assert abs(lifetime + timedelta(seconds=grace) - timedelta(days=30)) < timedelta(seconds=5)  # the old key's again
+    assert both_work  # the old and the new key, during the grace
     assert (listed[old["key_id"]]["state"], listed[old["key_id"]]["replaced_by"]) == ("rotating", new["key_id"])
     assert listed[old["key_id"]]["revoked_at"] == new["old_key_revoked_at"]
     assert (listed[new["key_id"]]["state"], listed[new["key_id"]]["label"]) == ("active", "pipeline")
-    again = admin.post(f"/admin/keys/{old['key_id']}/rotate", json={"grace": "1h"})
     assert again.status_code == 422 and "rotating" in again.json()["description"], again.text
     wait_until(new["old_key_revoked_at"])
     said = refusal(server, old["secret"])
