@@ -39,13 +39,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def require_operator(caller: Caller = Depends(require_caller)) -> Caller:
+async def require_operator(caller: Caller = Depends(require_caller)) -> Caller:
+    """Route dependency: the caller, if it is an operator; 403 otherwise. Async: it only reads the caller, so it
+    needs no hop to the thread pool (see ``app.taxii.routes.require_taxii_accept``)."""
     if not caller.is_operator:
         raise TaxiiError(403, "This endpoint is for exchange operators.")
     return caller
 
 
-def _body(model: type[M], gate: Callable[..., Caller]) -> Callable[[Request], Awaitable[M]]:
+def _body(model: type[M], gate: Callable[..., Caller | Awaitable[Caller]]) -> Callable[[Request], Awaitable[M]]:
     """A dependency that reads and validates the JSON body as ``model`` only after ``gate`` has accepted the
     caller, and never more than ``admin_max_body_bytes`` of it.
 
