@@ -22,7 +22,7 @@ from app.feeds.registry import route
 from app.feeds.selector import Facts
 from app.observability.metrics import metrics
 from app.sharing.exchange import is_minted, mint_key, reserved_objects, reserved_reason
-from app.sharing.reads import known_to_poster
+from app.sharing.reads import known_to_poster, poster_of
 from app.sharing.rules import (
     Directory,
     Poster,
@@ -42,7 +42,7 @@ from app.store.collections import CollectionRow
 from app.store.engine import now_us, read_connection, write_transaction
 from app.store.index import known_atlas_ids
 from app.store.objects import Candidate, StoreOutcome
-from app.store.participants import claimed_identities, directory, get_participant
+from app.store.participants import Grantee, claimed_identities, directory
 from app.store.status import StatusRow, insert_status
 
 # Identical re-posts of stored objects keep the stored audience; this placeholder is never stored.
@@ -148,11 +148,11 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
     markings = _AudienceMarkings([item for _, item in checked], poster)
     with read_connection() as conn:
         reserved = reserved_objects(conn)
-        identities, groups = directory(conn)
         claims = claimed_identities(conn)
+        identities, groups = directory(conn, claims)
         poster = replace(poster, claimed=frozenset(claims.get(poster.participant_id, ())))
         every_claim = frozenset(i for ids in claims.values() for i in ids)
-        known = known_to_poster(conn, poster.participant_id)
+        known = known_to_poster(poster_of(conn, poster.participant_id))
         stored = object_store.stored_hashes(conn, [c.stix_id for _, c in checked if not c.is_sco], known)
         known_atlas = _known_atlas(conn, [item for _, item in checked])
     for index, item in checked:
@@ -180,22 +180,22 @@ def submit_positions(collection: CollectionRow, poster: Poster, objects: list[di
         placed.append((index, item, Candidate.of(item, audience)))
     with write_transaction() as conn:
         now = now_us()
+        names = poster_of(conn, poster.participant_id)  # again, under the write lock: its groups as of now
         outcomes = object_store.add_objects(conn, collection.id, poster.participant_id,
-                                            [cand for _, _, cand in placed], now,
-                                            known_to_poster(conn, poster.participant_id))
+                                            [cand for _, _, cand in placed], now, known_to_poster(names))
         for (index, _, _), outcome in zip(placed, outcomes, strict=True):
             entries[index].version = format_timestamp(outcome.version)
             entries[index].ok = outcome.error is None
             entries[index].message = outcome.error
             entries[index].reason = "conflict"
         kept = [(item, cand, out) for (_, item, cand), out in zip(placed, outcomes, strict=True) if out.seq]
-        feeds = _route_to_feeds(conn, collection, poster, kept, now)
+        feeds = _route_to_feeds(conn, collection, poster, names, kept, now)
         _add_exchange_markings(conn, [collection.id, *feeds], kept, markings, now)
         status = _status(collection, poster.participant_id, request_timestamp, entries)
         insert_status(conn, status)
         record(conn, "objects.add", participant_id=poster.participant_id, key_id=key_id,
                collection_id=collection.id, object_count=status.success_count,
-               detail={"status_id": status.id, "failures": status.failure_count})
+               detail={"status_id": status.id, "failures": status.failure_count}, subject=names.slug)
     _count(entries)
     return status, [(i, e.message or "rejected") for i, e in enumerate(entries) if not e.ok]
 
@@ -264,15 +264,13 @@ def _no_wider(spec: AudienceSpec | None, user: Audience) -> bool:
     return user is not _REPOST and user.tlp <= Tlp.GREEN and not user.has_recipients
 
 
-def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster,
+def _route_to_feeds(conn: Connection, collection: CollectionRow, poster: Poster, names: Grantee,
                     stored: list[tuple[CheckedObject, Candidate, StoreOutcome]], now: int) -> list[str]:
     """The feeds the stored objects were routed to. Who posted is a fact for ``producers``/``producer_kinds``
     selectors only for objects that name one of the poster's real identities (``Facts.of``)."""
     if not stored:
         return []
-    producer = get_participant(conn, poster.participant_id)
-    who: tuple[str | None, str | None, set[str]] = (
-        (producer.kind, producer.slug, {producer.identity_id, *producer.claimed}) if producer else (None, None, set()))
+    who = (names.kind, names.slug, set(poster.real_identities))
     arrivals = [(out.seq, Facts.of(item.obj, int(cand.audience.tlp), *who, collection.id, item.terms))
                 for item, cand, out in stored if out.seq is not None and cand.audience is not _REPOST]
     return route(conn, arrivals, now)

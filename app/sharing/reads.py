@@ -16,7 +16,7 @@ from app.stix.markings import Tlp
 from app.store import objects as object_store
 from app.store.collections import CollectionRow
 from app.store.objects import PageRow
-from app.store.participants import get_participant
+from app.store.participants import Grantee, get_grantee
 from app.store.queries import ObjectFilter, Position, VersionFilter, following
 
 
@@ -81,11 +81,16 @@ def remove_own(conn: Connection, reader: Caller, collection: CollectionRow, stix
                                                reader.participant_id)
 
 
-def known_to_poster(conn: Connection, participant_id: int) -> ColumnElement[bool]:
-    """The stored versions a post by ``participant_id`` may take into account (ownership, identical re-posts):
-    its own, the exchange's, and what it can read somewhere (``app.sharing.visibility.known_to``), so that no
-    answer to a write depends on objects the poster cannot see."""
-    participant = get_participant(conn, participant_id)
-    if participant is None:
+def poster_of(conn: Connection, participant_id: int) -> Grantee:
+    """The participant a post is written as, by its grant names (what ``known_to_poster`` depends on)."""
+    poster = get_grantee(conn, participant_id)
+    if poster is None:
         raise LookupError(f"participant {participant_id} does not exist")
-    return known_to(participant)
+    return poster
+
+
+def known_to_poster(poster: Grantee) -> ColumnElement[bool]:
+    """The stored versions a post by ``poster`` may take into account (ownership, identical re-posts): its own, the
+    exchange's, and what it can read somewhere (``app.sharing.visibility.known_to``), so that no answer to a write
+    depends on objects the poster cannot see."""
+    return known_to(poster)

@@ -66,7 +66,7 @@ from app.store.models import (
     stix_object_table,
 )
 from app.store.objects import m, o
-from app.store.participants import ParticipantRow
+from app.store.participants import Grantee
 
 _membership = membership_table
 _audience = object_audience_table
@@ -216,7 +216,7 @@ def admitted_to(caller: Caller, *, public_collection: bool) -> ColumnElement[boo
     return _admitted(_reader(caller), public_collection)
 
 
-def known_to(poster: ParticipantRow) -> ColumnElement[bool]:
+def known_to(poster: Grantee) -> ColumnElement[bool]:
     """Which stored versions (rows ``o``) a write by ``poster`` may take into account: its own, the exchange's
     (reserved ids), marking-definitions (resolved exchange-wide: see docs/threat-model/oracles.md), and others'
     only if the poster can read them in some collection (rules 1-4 there). Ownership conflicts and the identical
