@@ -3,6 +3,7 @@ read seeks an index, the flush takes no exchange-wide write lock, and a failing 
 are kept and stored later. Each test reads the real database of a real server."""
 
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,3 +120,42 @@ def test_a_failing_flush_is_logged_and_its_counts_are_kept(tmp_path: Path) -> No
                 conn.execute(text("DROP TRIGGER sabotage ON rate_counter"))
         assert _wait_for(lambda: _counted(engine, lab.key_id) == 7, 10), _counted(engine, lab.key_id)
         assert _wait_for(lambda: "flushing works again" in srv.log_since(offset), 5)
+
+
+@contextmanager
+def _counter_writes_blocked(srv: Server, engine: Engine) -> Iterator[None]:
+    """Every write to rate_counter waits while this holds: SQLite's write lock, or on PostgreSQL a lock on the
+    table that its upserts wait for (reads go on)."""
+    if engine.dialect.name == "sqlite":
+        holder = sqlite3.connect(srv.database.url.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    with engine.connect() as conn:
+        conn.execute(text("LOCK TABLE rate_counter IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
+def test_counts_being_flushed_still_count(tmp_path: Path) -> None:
+    """While a flush is under way (here: held up by a lock), the counts it took from memory still count in this
+    worker's verdicts. They used to vanish from them until the flush had read the totals back, so a failed
+    authentication or a request made then was not counted against the limit: a client found one more try per
+    flush (seen as a 401 where the fourth failed attempt must get 429, in a loaded run of test_transport)."""
+    settings = {"AISX_AUTH_FAILURES_PER_MINUTE": "3", "AISX_RATE_LIMIT_WINDOW": "3600"}
+    with running_server(tmp_path, settings=settings) as srv, _engine(srv) as engine:
+        def attempt() -> int:
+            with srv.client("aisx_s_wrong") as client:
+                return client.get("collections/").status_code
+
+        statuses = [attempt()]  # 1 failure, counted in memory; the flusher starts
+        with _counter_writes_blocked(srv, engine):
+            time.sleep(2.5)  # the flusher took that count from memory and waits for the lock
+            statuses += [attempt() for _ in range(3)]
+        assert statuses == [401, 401, 401, 429], statuses

@@ -37,6 +37,7 @@ class SharedCounter:
     def __init__(self, scope: str, window: int = MINUTE) -> None:
         self.scope, self.length = scope, window
         self._local: Counter[tuple[str, int]] = Counter()  # not yet flushed
+        self._unlearned: Counter[tuple[str, int]] = Counter()  # taken by a flush, not yet in _global
         self._global: dict[tuple[str, int], int] = {}  # totals of every worker, as of the last flush
         self._lock = threading.Lock()
 
@@ -48,23 +49,33 @@ class SharedCounter:
         window = self._window(time.time())
         with self._lock:
             self._local[(key, window)] += 1
-            return self._global.get((key, window), 0) + self._local[(key, window)]
+            return self._known((key, window))
 
     def peek(self, key: str) -> int:
         window = self._window(time.time())
         with self._lock:
-            return self._global.get((key, window), 0) + self._local.get((key, window), 0)
+            return self._known((key, window))
+
+    def _known(self, slot: tuple[str, int]) -> int:
+        """Every worker's count as of the last flush, plus this worker's since: counted here and not yet flushed,
+        or taken by a flush whose totals have not been read back yet. (Without the second, the counts of a
+        flush under way were in neither, and a verdict made meanwhile let one more event through per flush.)"""
+        return self._global.get(slot, 0) + self._unlearned.get(slot, 0) + self._local.get(slot, 0)
 
     def take_pending(self) -> Counter[tuple[str, int]]:
-        """What this worker counted since the last flush (handed to the database by the caller)."""
+        """What this worker counted since the last flush (handed to the database by the caller); it still counts
+        here until ``learn`` has the totals that include it."""
         with self._lock:
             pending, self._local = self._local, Counter()
+            self._unlearned.update(pending)
         return pending
 
     def give_back(self, pending: Counter[tuple[str, int]]) -> None:
         """Counts whose flush failed: kept for the next one, except windows no limit looks at any more."""
         oldest = self.since()
         with self._lock:
+            self._unlearned.subtract(pending)
+            self._unlearned = +self._unlearned  # drop the slots at zero
             self._local.update({k: n for k, n in pending.items() if k[1] >= oldest})
 
     def since(self) -> int:
@@ -72,8 +83,11 @@ class SharedCounter:
         return self._window(time.time()) - self.length
 
     def learn(self, totals: dict[tuple[str, int], int]) -> None:
-        with self._lock:  # what was counted since the swap is still in _local, and not yet in these totals
+        """Every worker's totals, read after this worker's last successful write: they include what every flush
+        took so far. What was counted since the last swap is still in _local, and not yet in these totals."""
+        with self._lock:
             self._global = totals
+            self._unlearned.clear()
 
 
 class Limiter:
@@ -99,9 +113,10 @@ class Limiter:
         the next flush, the limits stay in force with what this worker knows, and the failure is logged."""
         pending = [(counter, counter.take_pending()) for counter in (self.requests, self.failures)]
         try:
-            with short_transaction() as conn:
-                for counter, deltas in pending:
-                    counters.add_counts(conn, counter.scope, deltas)
+            if any(deltas for _, deltas in pending):  # an idle worker opens no write transaction (on SQLite: no
+                with short_transaction() as conn:     # write lock) every second
+                    for counter, deltas in pending:
+                        counters.add_counts(conn, counter.scope, deltas)
         except Exception as exc:
             for counter, deltas in pending:
                 counter.give_back(deltas)
