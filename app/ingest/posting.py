@@ -5,16 +5,17 @@ feeds, and as suspended participants.)"""
 from sqlalchemy import Connection
 
 from app.errors import Forbidden, NotFound
-from app.sharing.access import Caller, access_for, require_write
+from app.sharing.access import Access, Caller, access_for, require_write
 from app.sharing.rules import Poster
 from app.store.collections import CollectionRow
 from app.store.participants import get_participant_by_slug
 
 
-def authorise_post(conn: Connection, collection: CollectionRow, caller: Caller | None) -> Poster:
+def authorise_post(conn: Connection, collection: CollectionRow, caller: Caller | None,
+                   access: Access | None = None) -> Poster:
     """The poster ``caller`` is on ``collection``; NotAuthenticated, Forbidden or NotFound unless it may add
-    objects."""
-    require_write(access_for(conn, collection, caller), caller)
+    objects. ``access``: the caller's access to ``collection``, if the caller has just read it."""
+    require_write(access if access is not None else access_for(conn, collection, caller), caller)
     assert caller is not None
     return Poster(caller.participant_id, caller.identity_id, caller.pseudonym_identity_id)
 

@@ -172,8 +172,8 @@ async def add_objects(request: Request, api_root: str, collection_id: str,
                       caller: Caller | None = Depends(optional_caller)) -> Response:
     def authorise() -> tuple[CollectionRow, Poster, int]:
         with read_connection() as conn:
-            root, collection, _ = _root_and_collection(conn, api_root, collection_id, caller)
-            poster = ingest.authorise_post(conn, collection, caller)
+            root, collection, access = _root_and_collection(conn, api_root, collection_id, caller)
+            poster = ingest.authorise_post(conn, collection, caller, access)
             return collection, poster, root.max_content_length
 
     collection, poster, max_length = await run_in_threadpool(authorise)
