@@ -45,14 +45,17 @@ def prepare() -> None:
     with write_transaction() as conn:
         collection_store.ensure_api_root(conn, root, "AISX exchange", "Default API root of the AI Security Exchange.",
                                          settings.max_content_length)
+        created = set()  # add_collection has published the definitions into these
         for alias, title, description, write in _STANDARD_COLLECTIONS:
             if collection_store.find_collection(conn, alias, root) is None:
                 row = add_collection(conn, alias, title, root, description=description)
                 collection_store.set_grant(conn, row.id, Subject("kind", "*"), True, write)
+                created.add(row.id)
         mint_key(conn, create=True)  # before any worker mints: two making it at once would collide
-        for api_root in collection_store.list_api_roots(conn):
+        for api_root in collection_store.list_api_roots(conn):  # this release's definitions in every other one
             for row in collection_store.list_collections(conn, api_root.name):
-                publish_definitions(conn, row.id)
+                if row.id not in created:
+                    publish_definitions(conn, row.id)
     sync_feeds()
 
 
