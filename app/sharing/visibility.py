@@ -42,6 +42,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     FromClause,
+    SmallInteger,
     String,
     and_,
     bindparam,
@@ -93,6 +94,10 @@ def _now() -> Now:
     return bindparam("now", type_=BigInteger, unique=True, callable_=lambda: time.time_ns() // 1000)
 
 
+# TLP levels as constants in the SQL text, not parameters: they are the code's own, the same in every query
+_CLEAR, _GREEN = (literal_column(str(int(level)), SmallInteger) for level in (Tlp.CLEAR, Tlp.GREEN))
+
+
 def _released(obj: Rows, now: Now) -> ColumnElement[bool]:
     return or_(obj.c.release_at.is_(None), obj.c.release_at <= now)
 
@@ -112,12 +117,14 @@ def _audience_admits(obj: Rows, reader: Reader | None, now: Now) -> ColumnElemen
     and RED → the named recipients (a collection default group is frozen in as one); the producer always.
     Nobody, the producer included, sees a version before its embargo ends."""
     if reader is None:
-        return and_(obj.c.tlp == int(Tlp.CLEAR), _released(obj, now))
-    listed = _listed(obj, reader)
+        return and_(obj.c.tlp == _CLEAR, _released(obj, now))
+    # GREEN without recipients, or GREEN and above naming the reader: the recipients' subquery appears once (as
+    # "GREEN: no recipients or listed; AMBER and above: listed" it appeared twice, and every EXISTS is planned on
+    # every execution: PostgreSQL spent a third of its time planning the read queries)
     by_tlp = or_(
-        obj.c.tlp == int(Tlp.CLEAR),
-        and_(obj.c.tlp == int(Tlp.GREEN), or_(not_(obj.c.has_audience), listed)),
-        and_(obj.c.tlp >= int(Tlp.AMBER), listed),
+        obj.c.tlp == _CLEAR,
+        and_(obj.c.tlp == _GREEN, not_(obj.c.has_audience)),
+        and_(obj.c.tlp >= _GREEN, _listed(obj, reader)),
     )
     return and_(_released(obj, now), or_(obj.c.producer_id == reader.participant_id, by_tlp))
 
@@ -238,7 +245,7 @@ def _known(poster_id: int, slug: str, kind: str, groups: tuple[str, ...]) -> Col
     readable_member = exists(select(mem.c.seq).where(
         mem.c.object_seq == o.c.seq, mem.c.date_added <= now,
         or_(and_(mem.c.collection_id.in_(granted), mem.c.collection_id.not_in(public)),
-            and_(mem.c.collection_id.in_(public), o.c.tlp == int(Tlp.CLEAR))),
+            and_(mem.c.collection_id.in_(public), o.c.tlp == _CLEAR)),
     ))
     return or_(o.c.producer_id == poster_id, o.c.producer_id.is_(None), o.c.type == "marking-definition",
                and_(_object_visible(o, reader, now), readable_member))
@@ -260,7 +267,7 @@ def _own_rules(reader: Reader | None, public_collection: bool, mem: Rows, obj: R
     return and_(
         mem.c.date_added <= now,
         _object_visible(obj, reader, now),
-        obj.c.tlp == int(Tlp.CLEAR) if public_collection else true(),
+        obj.c.tlp == _CLEAR if public_collection else true(),
     )
 
 
