@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import Server, ThrowawayDatabase, free_port
+from tests.support.server import Server, ThrowawayDatabase, free_port, libpq_url
 
 TAXII = "application/taxii+json;version=2.1"
 MEDALLION_VERSION = "3.0.0"
@@ -161,8 +161,8 @@ class AisxTarget:
             return sum(p.stat().st_size for p in self.server.workdir.glob("aisx.db*")) / 2**20
         import psycopg
 
-        with psycopg.connect(self.database._pg_admin_url, autocommit=True) as conn:
-            size = conn.execute("SELECT pg_database_size(%s)", (self.database._pg_name,)).fetchone()[0]
+        with psycopg.connect(libpq_url(self.database.url), autocommit=True) as conn:
+            size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         return size / 2**20
 
 
