@@ -4,8 +4,6 @@ conforms to it, status code, media type and body."""
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from app.openapi import OPERATIONS, render
 from app.participants import registry
 from app.participants.registry import KINDS
 from tests.feed_support import feed_toml, write_feed
-from tests.support.server import TAXII, TLS, Participant, Server
+from tests.support.server import TAXII, TLS, Participant, Server, aisx_environment, run_aisx
 from tests.support.stix import envelope, indicator, ts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +51,7 @@ def test_the_document_validates(document: dict[str, Any]) -> None:
 
 
 def test_the_copy_is_what_aisx_openapi_prints() -> None:
-    printed = subprocess.run([sys.executable, "-m", "app.cli", "openapi"], cwd=ROOT, capture_output=True, timeout=120,
-                             check=True).stdout.decode()
+    printed = run_aisx(["openapi"], cwd=ROOT, env=aisx_environment(), timeout=120).stdout
     assert printed == COPY.read_text(encoding="utf-8"), f"docs/openapi.json is stale: {REFRESH}"
     assert printed == render(json.loads(printed))
 
