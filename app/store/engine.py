@@ -34,16 +34,29 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     # hide_parameters: a database error is logged without its parameters, which may hold what a client sent.
     # jit=off: the visibility predicate's correlated subqueries give the page query a high estimated cost, so
     # PostgreSQL JIT-compiled it on every execution — 330 ms of compilation for a 8 ms query at 1M objects.
-    # pool_use_lifo: a checkout takes the connection returned last, not the one idle longest, so the statements
-    # of a lightly loaded worker run on as few connections as possible, where their prepared statements (psycopg
-    # prepares one after 5 executions on a connection) and the backend's caches are warm; the connections left
-    # idle can be closed by the server's idle timeouts (``_refuse_ended_connection`` replaces them). Busy, every
-    # connection is used either way. test_noninterference alone on PostgreSQL, 2 alternating rounds: PostgreSQL's
-    # CPU 18.6-20.3 s against 22.2-23.1 s; the test suite's PostgreSQL pass, 2 alternating rounds: 205.4 and 225.4 s
-    # against 230.9 and 244.2 s, PostgreSQL's CPU 87.4-94.2 s against 101.8-107.9 s (the young servers of the
-    # tests).
+    # pool_use_lifo: a checkout takes the connection returned last, not the one idle longest, so the statements of a
+    # lightly loaded worker run on as few connections as possible, where their prepared statements (see below) and
+    # the backend's caches are warm; the connections left idle can be closed by the server's idle timeouts
+    # (``_refuse_ended_connection`` replaces them). Busy, every connection is used either way. test_noninterference
+    # alone on PostgreSQL, 2 alternating rounds: PostgreSQL's CPU 18.6-20.3 s against 22.2-23.1 s; the test suite's
+    # PostgreSQL pass, 2 alternating rounds: 205.4 and 225.4 s against 230.9 and 244.2 s, PostgreSQL's CPU 87.4-94.2
+    # s against 101.8-107.9 s (the young servers of the tests).
+    #
+    # Generic plans: psycopg prepares every statement at its first execution on a connection (prepare_threshold=0;
+    # by default only at the fifth) and PostgreSQL plans a prepared statement once, for any parameters
+    # (plan_cache_mode=force_generic_plan; by default it plans the first five executions for their parameters, then
+    # compares). The statements are a fixed set built once per shape (the visibility clause per reader, see
+    # ``app.store.objects._page_statement``), and the values seldom change the best plan (an id, a collection, a
+    # cursor position, a page size): planning was 45% of PostgreSQL's CPU (perf over tests/test_sharing_matrix.py:
+    # planner 4.1% of the machine's samples, PostgreSQL 10%). Six of the heaviest test modules on PostgreSQL, 2
+    # alternating rounds: PostgreSQL's CPU 16.4-18.2 s against 24.6-25.6 s. ``python -m bench.run --sizes 1000000
+    # --databases postgres``, one after the other on the 2-core machine (bench/NOTES.md): GET p50 3.55 -> 2.46 ms,
+    # p99 9.15 -> 3.38 ms, page of 1000 p50 26.4 -> 24.6 ms, match[id] 7.4 -> 2.6 ms, full sync as the agency 30,196
+    # -> 40,239 objects/s; ingest 3,220 -> 3,076 objects/s (envelopes of 1,000).
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True,
-                           hide_parameters=True, connect_args={"options": "-c jit=off"})
+                           hide_parameters=True, connect_args={
+                               "options": "-c jit=off -c plan_cache_mode=force_generic_plan",
+                               "prepare_threshold": 0})
     event.listen(engine, "checkout", _refuse_ended_connection)
     return engine
 
