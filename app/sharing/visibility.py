@@ -119,8 +119,8 @@ def _audience_admits(obj: Rows, reader: Reader | None, now: Now) -> ColumnElemen
     if reader is None:
         return and_(obj.c.tlp == _CLEAR, _released(obj, now))
     # GREEN without recipients, or GREEN and above naming the reader: the recipients' subquery appears once (as
-    # "GREEN: no recipients or listed; AMBER and above: listed" it appeared twice, and every EXISTS is planned on
-    # every execution: PostgreSQL spent a third of its time planning the read queries)
+    # "GREEN: no recipients or listed; AMBER and above: listed" it appeared twice, in a statement that PostgreSQL
+    # parses and plans on each connection, and that psycopg converts at every execution)
     by_tlp = or_(
         obj.c.tlp == _CLEAR,
         and_(obj.c.tlp == _GREEN, not_(obj.c.has_audience)),
