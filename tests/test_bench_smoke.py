@@ -29,11 +29,10 @@ def test_bench_harness_runs_and_reports(tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("AISX_TEST_DATABASE_URL"), reason="needs PostgreSQL (AISX_TEST_DATABASE_URL)")
-def test_the_postgresql_target_measures_its_database(tmp_path, monkeypatch):
+def test_the_postgresql_target_measures_its_database(tmp_path):
     """The PostgreSQL target's disk figure read private attributes of the test harness's database that had been
     renamed: a 1M-object PostgreSQL run failed after its whole ingest. (The run above is SQLite's only: the
     PostgreSQL target at the same size took 22-30 s of the PostgreSQL pass against 7.5 s.)"""
-    monkeypatch.setenv("AISX_TEST_DATABASE_URL", os.environ["AISX_TEST_DATABASE_URL"])  # the target sets it
     target = AisxTarget(tmp_path, os.environ["AISX_TEST_DATABASE_URL"])
     try:
         assert target.disk_mb() > 1  # a new database on PostgreSQL 15 is about 7.5 MB
