@@ -12,8 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import event
 
+from app.admin import operations
 from app.participants.keys import DurationError, key_state, parse_duration, parse_expiry
+from app.store import participants as participant_store
+from app.store.engine import make_engine
 from tests.sharing_helpers import accepted, collection, mint, sdo, stamp, wait_until, when
 from tests.support.server import TAXII, TLS, Participant, Server, running_server
 from tests.support.stix import TLP_AMBER
@@ -213,6 +217,30 @@ def test_participant_list_shows_state_identities_and_last_key_use(server: Server
     assert keys(admin, lab.slug)[lab.key_id]["last_used"] == listed["last_key_use"]
     assert admin.post(f"/admin/participants/{lab.slug}/suspend").status_code == 200
     assert row()["state"] == "suspended"
+
+
+def test_the_participant_list_reads_each_table_once(server: Server, admin: httpx.Client) -> None:
+    """GET /admin/participants and ``aisx participant list`` read the participants, their groups, sectors, claimed
+    identities and keys with one statement each, however many participants there are (it took 1 + 4 statements per
+    participant), and list each participant as the one-participant reads (``get_participant_by_slug``,
+    ``list_keys``) show it."""
+    for n in range(3):
+        server.add_participant(f"lc-counted-{n}", "vendor", ("lc-counters", f"lc-count-{n}"))
+    assert admin.patch("/admin/participants/lc-counted-1", json={"add_groups": ["lc-extra"]}).status_code == 200
+    engine = make_engine(server.database.url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    try:
+        with engine.connect() as conn:
+            listed = operations.list_participants(conn)
+            reads = [sql for sql in statements if sql.lstrip().startswith("SELECT")]  # not SQLite's BEGIN
+            expected = [operations.participant_view(one, participant_store.list_keys(conn, one.id))
+                        for one in map(lambda row: participant_store.get_participant_by_slug(conn, row["slug"]),
+                                       listed) if one is not None]
+    finally:
+        engine.dispose()
+    assert len(listed) >= 4 and len(reads) == 5, reads
+    assert listed == expected
 
 
 def test_key_list_never_shows_a_secret(server: Server, admin: httpx.Client) -> None:

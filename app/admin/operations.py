@@ -66,7 +66,8 @@ def key_view(key: dict[str, Any], now: int) -> dict[str, Any]:
 
 def list_participants(conn: Connection) -> list[dict[str, Any]]:
     """Every participant with its keys and last key use (``aisx participant list``, GET /admin/participants)."""
-    return [participant_view(p, store.list_keys(conn, p.id)) for p in store.list_participants(conn)]
+    keys = store.keys_by_participant(conn)
+    return [participant_view(p, keys.get(p.id, [])) for p in store.list_participants(conn)]
 
 
 def keys_of(conn: Connection, slug: str) -> list[dict[str, Any]]:

@@ -3,7 +3,20 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, ScalarSelect, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Row,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from app.store.audit import last_use_of
 from app.store.models import (
@@ -47,13 +60,21 @@ class KeyRow:
     replaced_by: str | None = None  # the key a rotation issued in its place
 
 
+# (the participant id column, the value column) of each table ``ParticipantRow`` gathers values from
+_MEMBERSHIPS = ((_groups.c.participant_id, _groups.c.name), (_sectors.c.participant_id, _sectors.c.sector),
+                (_claims.c.participant_id, _claims.c.identity_id))
+
+
 def _with_memberships(conn: Connection, row: Row) -> ParticipantRow:
-    groups = conn.execute(select(_groups.c.name).where(_groups.c.participant_id == row.id)).scalars()
-    sectors = conn.execute(select(_sectors.c.sector).where(_sectors.c.participant_id == row.id)).scalars()
+    groups, sectors, claimed = (conn.execute(select(value).where(owner == row.id)).scalars()
+                                for owner, value in _MEMBERSHIPS)
+    return _participant_row(row, groups, sectors, claimed)
+
+
+def _participant_row(row: Row, groups: Iterable[str], sectors: Iterable[str], claimed: Iterable[str]
+                     ) -> ParticipantRow:
     return ParticipantRow(row.id, row.slug, row.name, row.kind, row.identity_id, row.pseudonym_identity_id,
-                          row.suspended, tuple(sorted(groups)), tuple(sorted(sectors)),
-                          tuple(sorted(conn.execute(select(_claims.c.identity_id)
-                                                    .where(_claims.c.participant_id == row.id)).scalars())))
+                          row.suspended, tuple(sorted(groups)), tuple(sorted(sectors)), tuple(sorted(claimed)))
 
 
 @dataclass(frozen=True)
@@ -159,8 +180,20 @@ def directory(conn: Connection, claims: dict[int, set[str]] | None = None) -> tu
 
 
 def list_participants(conn: Connection) -> list[ParticipantRow]:
+    """Every participant with its groups, sectors and claimed identities: one statement per table, whatever the
+    number of participants (``_with_memberships`` for each took 1 + 3 per participant)."""
     rows = conn.execute(select(_participants).order_by(_participants.c.id)).all()
-    return [_with_memberships(conn, row) for row in rows]
+    groups, sectors, claimed = (_by_participant(conn, owner, value) for owner, value in _MEMBERSHIPS)
+    return [_participant_row(row, groups.get(row.id, ()), sectors.get(row.id, ()), claimed.get(row.id, ()))
+            for row in rows]
+
+
+def _by_participant(conn: Connection, owner: Column[int], value: Column[str]) -> dict[int, list[str]]:
+    """Participant id → its values of ``value`` (one of ``_MEMBERSHIPS``), in one statement."""
+    found: dict[int, list[str]] = {}
+    for participant_id, item in conn.execute(select(owner, value)):
+        found.setdefault(participant_id, []).append(item)
+    return found
 
 
 def set_suspended(conn: Connection, slug: str, suspended: bool) -> bool:
@@ -185,11 +218,23 @@ def list_keys(conn: Connection, participant_id: int) -> list[dict]:
     the key's newest minute, found by a correlated max() that SQLite and PostgreSQL both answer with one backward
     seek of the primary key (key_id, minute) per key — no column to keep up to date on the request path, and
     exact to the minute the counts are kept in. (The retention job keeps each key's newest row.)"""
-    used = _last_use().label("last_used_at")
-    rows = conn.execute(select(_keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at,
-                               _keys.c.expires_at, _keys.c.replaced_by, used)
-                        .where(_keys.c.participant_id == participant_id).order_by(_keys.c.created_at))
+    rows = conn.execute(_keys_with_last_use().where(_keys.c.participant_id == participant_id))
     return [dict(r._mapping) for r in rows]
+
+
+def keys_by_participant(conn: Connection) -> dict[int, list[dict]]:
+    """Participant id → its keys as ``list_keys`` gives them, for every participant in one statement."""
+    found: dict[int, list[dict]] = {}
+    for row in conn.execute(_keys_with_last_use()):
+        found.setdefault(row.participant_id, []).append(dict(row._mapping))
+    return found
+
+
+def _keys_with_last_use() -> Select:
+    """Keys with when each was last used (``list_keys``), oldest first."""
+    return (select(_keys.c.participant_id, _keys.c.key_id, _keys.c.label, _keys.c.created_at, _keys.c.revoked_at,
+                   _keys.c.expires_at, _keys.c.replaced_by, _last_use().label("last_used_at"))
+            .order_by(_keys.c.created_at, _keys.c.key_id))
 
 
 def get_key(conn: Connection, key_id: str) -> KeyRow | None:
