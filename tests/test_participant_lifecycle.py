@@ -222,8 +222,8 @@ def test_participant_list_shows_state_identities_and_last_key_use(server: Server
 def test_the_participant_list_reads_each_table_once(server: Server, admin: httpx.Client) -> None:
     """GET /admin/participants and ``aisx participant list`` read the participants, their groups, sectors, claimed
     identities and keys with one statement each, however many participants there are (it took 1 + 4 statements per
-    participant), and list each participant as the one-participant reads (``get_participant_by_slug``,
-    ``list_keys``) show it."""
+    participant), and list each participant as the one-participant reads (``get_participant``, ``list_keys``)
+    show it."""
     for n in range(3):
         server.add_participant(f"lc-counted-{n}", "vendor", ("lc-counters", f"lc-count-{n}"))
     assert admin.patch("/admin/participants/lc-counted-1", json={"add_groups": ["lc-extra"]}).status_code == 200
@@ -235,8 +235,7 @@ def test_the_participant_list_reads_each_table_once(server: Server, admin: httpx
             listed = operations.list_participants(conn)
             reads = [sql for sql in statements if sql.lstrip().startswith("SELECT")]  # not SQLite's BEGIN
             expected = [operations.participant_view(one, participant_store.list_keys(conn, one.id))
-                        for one in map(lambda row: participant_store.get_participant_by_slug(conn, row["slug"]),
-                                       listed) if one is not None]
+                        for one in (participant_store.get_participant(conn, row["id"]) for row in listed)]
     finally:
         engine.dispose()
     assert len(listed) >= 4 and len(reads) == 5, reads

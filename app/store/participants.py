@@ -2,9 +2,9 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import (
-    Column,
     Connection,
     Row,
     ScalarSelect,
@@ -34,6 +34,8 @@ _sectors = participant_sector_table
 _keys = api_key_table
 _certs = client_certificate_table
 _claims = participant_identity_table
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -183,16 +185,17 @@ def list_participants(conn: Connection) -> list[ParticipantRow]:
     """Every participant with its groups, sectors and claimed identities: one statement per table, whatever the
     number of participants (``_with_memberships`` for each took 1 + 3 per participant)."""
     rows = conn.execute(select(_participants).order_by(_participants.c.id)).all()
-    groups, sectors, claimed = (_by_participant(conn, owner, value) for owner, value in _MEMBERSHIPS)
+    groups, sectors, claimed = (_grouped(conn.execute(select(owner, value)))
+                                for owner, value in _MEMBERSHIPS)
     return [_participant_row(row, groups.get(row.id, ()), sectors.get(row.id, ()), claimed.get(row.id, ()))
             for row in rows]
 
 
-def _by_participant(conn: Connection, owner: Column[int], value: Column[str]) -> dict[int, list[str]]:
-    """Participant id → its values of ``value`` (one of ``_MEMBERSHIPS``), in one statement."""
-    found: dict[int, list[str]] = {}
-    for participant_id, item in conn.execute(select(owner, value)):
-        found.setdefault(participant_id, []).append(item)
+def _grouped(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:
+    """Each first item → the second items paired with it, in the order given."""
+    found: dict[K, list[V]] = {}
+    for key, value in pairs:
+        found.setdefault(key, []).append(value)
     return found
 
 
@@ -224,10 +227,7 @@ def list_keys(conn: Connection, participant_id: int) -> list[dict]:
 
 def keys_by_participant(conn: Connection) -> dict[int, list[dict]]:
     """Participant id → its keys as ``list_keys`` gives them, for every participant in one statement."""
-    found: dict[int, list[dict]] = {}
-    for row in conn.execute(_keys_with_last_use()):
-        found.setdefault(row.participant_id, []).append(dict(row._mapping))
-    return found
+    return _grouped((row.participant_id, dict(row._mapping)) for row in conn.execute(_keys_with_last_use()))
 
 
 def _keys_with_last_use() -> Select:
@@ -284,13 +284,9 @@ def change_groups(conn: Connection, participant_id: int, add: list[str], remove:
 
 def group_members(conn: Connection) -> dict[str, list[str]]:
     """Every group (a group exists while it has members) → its members' slugs, sorted; one join."""
-    rows = conn.execute(select(_groups.c.name, _participants.c.slug)
-                        .join(_participants, _participants.c.id == _groups.c.participant_id)
-                        .order_by(_groups.c.name, _participants.c.slug))
-    members: dict[str, list[str]] = {}
-    for name, slug in rows:
-        members.setdefault(name, []).append(slug)
-    return members
+    return _grouped(conn.execute(select(_groups.c.name, _participants.c.slug)
+                                 .join(_participants, _participants.c.id == _groups.c.participant_id)
+                                 .order_by(_groups.c.name, _participants.c.slug)))
 
 
 @dataclass(frozen=True)
