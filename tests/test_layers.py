@@ -9,6 +9,7 @@ no import cycle closes anywhere, and nothing below the protocol imports FastAPI 
 one, imports nothing from ``app.taxii``, which only parses and encodes."""
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,11 @@ CLAUSE_TAKING = {"page", "visible_producers", "remove_from_collection"}
 CLAUSE_BUILDERS = "app.sharing.visibility"
 
 
-def _modules() -> Iterator[tuple[Path, ast.Module]]:
-    for path in sorted(APP.rglob("*.py")):
-        yield path, ast.parse(path.read_text(), filename=str(path))
+@functools.cache
+def _modules() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of app/, parsed once per test process: the checks below only read the trees. Parsing the ~90
+    files again in each of six tests made this module take 0.66 s alone; parsed once, 0.35 s."""
+    return tuple((path, ast.parse(path.read_text(), filename=str(path))) for path in sorted(APP.rglob("*.py")))
 
 
 def _imported(tree: ast.Module) -> Iterator[tuple[str, str | None, str]]:
@@ -61,11 +64,11 @@ def test_only_the_read_api_builds_and_applies_visibility_clauses() -> None:
 
 def test_the_edges_read_through_the_read_api() -> None:
     """The protocol, the admin API and the entry points do read content — through ``app.sharing.reads``."""
-    edges = [p for p, _ in _modules() if p.is_relative_to(APP / "taxii") or p.is_relative_to(APP / "admin")
+    trees = dict(_modules())
+    edges = [p for p in trees if p.is_relative_to(APP / "taxii") or p.is_relative_to(APP / "admin")
              or p in (APP / "main.py", APP / "cli.py")]
-    routes = ast.parse((APP / "taxii" / "routes.py").read_text())
-    assert ("app.sharing", "reads") in {(m, n) for m, n, _ in _imported(routes)}
-    assert edges and all(not _violations(p, ast.parse(p.read_text())) for p in edges)
+    assert ("app.sharing", "reads") in {(m, n) for m, n, _ in _imported(trees[APP / "taxii" / "routes.py"])}
+    assert edges and all(not _violations(p, trees[p]) for p in edges)
 
 
 def test_the_checker_sees_a_violation() -> None:
