@@ -28,7 +28,7 @@ from app.observability import logs, metrics
 from app.openapi import build_openapi
 from app.sharing.access import Caller
 from app.shipped import schemas_dir
-from app.store.engine import read_connection
+from app.store.engine import get_engine, read_connection
 from app.taxii import errors
 from app.taxii.routes import router as taxii_router
 
@@ -97,8 +97,12 @@ def metrics_exposition() -> bytes:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Nothing to start per worker: the background jobs (embargo release, mirroring, ...) run once per
-    ``aisx serve`` instance, and only on the leader among instances (``app.jobs``, started by ``aisx serve``)."""
+    """Each worker makes its database engine as it starts (no connection is opened until a request needs one),
+    so that ``aisx_db_pool_size`` counts every live worker's pool from the start, not only the pools of workers
+    that happened to have served a request yet. The background jobs (embargo release, mirroring, ...) are not
+    started here: they run once per ``aisx serve`` instance, and only on the leader among instances
+    (``app.jobs``, started by ``aisx serve``)."""
+    get_engine()
     yield
 
 
