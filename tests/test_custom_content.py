@@ -42,6 +42,27 @@ def test_custom_properties_and_types_are_named(lab: Participant, target: str) ->
     assert messages[clean["id"]] is None
 
 
+
+def _custom_object(stix_type: str) -> dict:
+    return {"type": stix_type, "spec_version": "2.1", "id": f"{stix_type}--{uuid.uuid4()}", "created": ts(),
+            "modified": ts(), "object_marking_refs": [TLP_GREEN], "text": "hello"}
+
+
+def test_a_type_longer_than_the_store_holds_is_refused_by_name(lab: Participant, target: str) -> None:
+    """STIX allows types of up to 250 characters; the store keeps ids and types in columns of 150 and 100. A longer
+    type was a 500 on PostgreSQL (value too long for character varying) and stored on SQLite, which ignores
+    declared lengths: now it is a failure of that object, saying why, on both, and the longest type that fits is
+    stored and served back whole."""
+    longest, too_long = _custom_object("x-" + "a" * 98), _custom_object("x-" + "b" * 99)
+    status = _status(lab, target, longest, too_long, indicator())
+    assert (status["success_count"], status["failure_count"]) == (2, 1)
+    [failure] = status["failures"]
+    assert failure["id"] == too_long["id"]
+    assert "'type' is 101 characters: this exchange stores types of up to 100" in failure["message"]
+    served = lab.client.get(f"collections/{target}/objects/{longest['id']}/").json()["objects"]
+    assert served == [longest]
+    assert lab.client.get(f"collections/{target}/objects/{too_long['id']}/").status_code == 404
+
 def test_article_and_findings() -> None:
     assert [article(w) for w in ("indicator", "user-account", "x509-certificate", "malware", "url")] == [
         "an indicator", "a user-account", "an x509-certificate", "a malware", "a url"]

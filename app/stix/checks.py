@@ -29,6 +29,9 @@ __all__ = ["CheckedObject", "ObjectRejected", "SizeLimits", "check_common", "che
 CREATED_ONLY_TYPES = frozenset({"marking-definition"})
 
 _TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]\Z")
+# The longest type the store keeps (its ``type`` columns; its id columns, of 150, then hold any ``type--<UUID>``).
+# STIX allows 250 characters: longer types are refused by name, where they were a 500 on PostgreSQL.
+STORED_TYPE_LENGTH = 100
 
 
 class ObjectRejected(ValueError):
@@ -99,6 +102,9 @@ def check_common(obj: dict[str, Any]) -> int | None:
         raise ObjectRejected(
             "'type' must be 3-250 characters of lower-case a-z, 0-9 and '-', starting and ending alphanumeric"
         )
+    if len(stix_type) > STORED_TYPE_LENGTH:
+        raise ObjectRejected(f"'type' is {len(stix_type)} characters: this exchange stores types of up to "
+                             f"{STORED_TYPE_LENGTH} (STIX allows 250)")
     problems: list[str] = []
     if not isinstance(obj.get("id"), str):
         problems.append("'id' is required and must be a string")

@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.stix.checks import STORED_TYPE_LENGTH
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -125,7 +127,7 @@ class StixObject(SQLModel, table=True):
     )
     seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     stix_id: str = Field(max_length=150)
-    type: str = Field(max_length=100)
+    type: str = Field(max_length=STORED_TYPE_LENGTH)
     spec_version: str = Field(max_length=10)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
     producer_id: int | None = Field(default=None, foreign_key="participant.id")
@@ -239,7 +241,7 @@ class Membership(SQLModel, table=True):
     collection_id: str = Field(foreign_key="collection.id", max_length=36)
     object_seq: int = Field(sa_column=Column(BigInteger, ForeignKey("stix_object.seq"), nullable=False))
     stix_id: str = Field(max_length=150)
-    type: str = Field(max_length=100)
+    type: str = Field(max_length=STORED_TYPE_LENGTH)
     spec_version: str = Field(max_length=10)
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
     producer_id: int | None = Field(default=None, foreign_key="participant.id")
