@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, exists, func, insert, or_, select, update
 
 from app.audit import record
 from app.feeds.definitions import FeedDefinition, FeedError
@@ -24,6 +24,7 @@ from app.store.collections import (
     title_holder,
 )
 from app.store.engine import now_us
+from app.store.lists import in_list
 from app.store.models import (
     collection_table,
     grant_table,
@@ -158,7 +159,7 @@ def rebuild(conn: Connection, feed_id: str) -> int:
                                              elsewhere.c.collection_id.not_in(feed_ids))),
     )).scalars())
     for start in range(0, len(routed), _REBUILD_BATCH):
-        conn.execute(delete(_membership).where(_membership.c.seq.in_(bindparam("seqs", expanding=True))),
+        conn.execute(delete(_membership).where(in_list(_membership.c.seq, "seqs")),
                      {"seqs": routed[start:start + _REBUILD_BATCH]})
     if selector is not None:
         _select_into(conn, feed_id, selector, feed_ids)

@@ -33,6 +33,7 @@ from app.stix.markings import Tlp
 from app.stix.timestamps import format_timestamp
 from app.store.audience import Audience
 from app.store.index import insert_terms, term_rows
+from app.store.lists import in_list
 from app.store.models import (
     collection_table,
     exchange_meta_table,
@@ -118,7 +119,7 @@ def _version_clause(versions: VersionFilter, first: ColumnElement[bool] | None =
     if versions.first:
         parts.append(m.c.is_first if first is None else first)
     if versions.exact:
-        parts.append(m.c.version.in_(bindparam("exact_versions", expanding=True)))
+        parts.append(in_list(m.c.version, "exact_versions"))
     return or_(*parts) if parts else false()
 
 
@@ -175,7 +176,7 @@ def _page_statement(visible: ColumnElement[bool], first: ColumnElement[bool] | N
         query = query.where(m.c.stix_id == bindparam("stix_id"))
     for name, column in (("ids", m.c.stix_id), ("types", m.c.type), ("spec_versions", m.c.spec_version)):
         if name in named:
-            query = query.where(column.in_(bindparam(name, expanding=True)))
+            query = query.where(in_list(column, name))
     if "added_after" in named:
         query = query.where(m.c.date_added > bindparam("added_after"))
     if "after" in named:
@@ -225,7 +226,7 @@ def held(conn: Connection, stix_ids: Sequence[str]) -> dict[str, Held]:
     if not stix_ids:
         return {}
     rows = conn.execute(select(_objects.c.stix_id, _objects.c.producer_id, _objects.c.content_hash,
-                               _objects.c.raw).where(_objects.c.stix_id.in_(bindparam("ids", expanding=True)))
+                               _objects.c.raw).where(in_list(_objects.c.stix_id, "ids"))
                         .order_by(_objects.c.seq), {"ids": list(set(stix_ids))}).all()
     hashes: dict[str, set[str]] = {}
     newest: dict[str, Row] = {}
@@ -242,13 +243,13 @@ def withdraw_participant_copies(conn: Connection, stix_ids: Sequence[str], keep:
     others = _objects.c.producer_id.is_not(None) if keep is None else _objects.c.producer_id != keep
     ids = {"ids": list(stix_ids)}
     if not stix_ids or not conn.execute(select(_objects.c.seq).where(
-            _objects.c.stix_id.in_(bindparam("ids", expanding=True)), others).limit(1), ids).first():
+            in_list(_objects.c.stix_id, "ids"), others).limit(1), ids).first():
         return 0
     members = _membership.c.producer_id.is_not(None) if keep is None else _membership.c.producer_id != keep
     collections = list(conn.execute(select(collection_table.c.id)).scalars())
     return conn.execute(delete(_membership).where(  # by (collection_id, stix_id): the membership index
-        _membership.c.collection_id.in_(bindparam("cids", expanding=True)),
-        _membership.c.stix_id.in_(bindparam("ids", expanding=True)), members),
+        in_list(_membership.c.collection_id, "cids"),
+        in_list(_membership.c.stix_id, "ids"), members),
         {"cids": collections, "ids": list(stix_ids)}).rowcount
 
 
@@ -265,7 +266,7 @@ def stored_hashes(conn: Connection, stix_ids: Sequence[str],
 @lru_cache(maxsize=64)
 def _stored_hashes_statement(known: ColumnElement[bool] | None) -> Select:
     """Built once per poster's clause, as the page statements are (see ``_page_statement``)."""
-    return select(o.c.stix_id, o.c.content_hash).where(o.c.stix_id.in_(bindparam("ids", expanding=True)),
+    return select(o.c.stix_id, o.c.content_hash).where(in_list(o.c.stix_id, "ids"),
                                                        true() if known is None else known)
 
 
@@ -285,7 +286,7 @@ def sensitive_copies(conn: Connection, collection_id: str, stix_ids: Sequence[st
     lets the reader see and ``versions`` selects (the exchange's own objects have no producer: left out)."""
     query = (
         select(m.c.stix_id, o.c.producer_id).select_from(m.join(o, o.c.seq == m.c.object_seq))
-        .where(m.c.collection_id == collection_id, m.c.stix_id.in_(bindparam("ids", expanding=True)),
+        .where(m.c.collection_id == collection_id, in_list(m.c.stix_id, "ids"),
                o.c.tlp >= int(Tlp.AMBER), o.c.producer_id.is_not(None), admitted, _version_clause(versions, first))
         .distinct()
     )
@@ -304,7 +305,7 @@ def _existing_versions(conn: Connection, ids: Sequence[str], known: ColumnElemen
 def _existing_versions_statement(known: ColumnElement[bool] | None) -> Select:
     """Built once per poster's clause, as the page statements are (see ``_page_statement``)."""
     return (select(o.c.seq, o.c.stix_id, o.c.version, o.c.producer_id, o.c.content_hash, o.c.tlp, o.c.is_latest)
-            .where(o.c.stix_id.in_(bindparam("ids", expanding=True)), true() if known is None else known))
+            .where(in_list(o.c.stix_id, "ids"), true() if known is None else known))
 
 
 def add_objects(
@@ -382,7 +383,7 @@ def _members(conn: Connection, collection_id: str | None, object_seqs: list[int]
     return set(conn.execute(
         select(_membership.c.object_seq).where(
             _membership.c.collection_id == collection_id,
-            _membership.c.object_seq.in_(bindparam("seqs", expanding=True)),
+            in_list(_membership.c.object_seq, "seqs"),
         ), {"seqs": object_seqs}
     ).scalars())
 
@@ -422,13 +423,13 @@ def _note_shared(conn: Connection, stix_ids: list[str]) -> None:
     """Add to ``shared_id`` those of ``stix_ids`` that more than one producer now holds (the exchange counting as
     one). Writes hold the exchange-wide write lock, so two writers never add the same id at once."""
     held = conn.execute(
-        select(_objects.c.stix_id).where(_objects.c.stix_id.in_(bindparam("ids", expanding=True)))
+        select(_objects.c.stix_id).where(in_list(_objects.c.stix_id, "ids"))
         .group_by(_objects.c.stix_id)
         .having(func.count(func.distinct(func.coalesce(_objects.c.producer_id, -1))) > 1),
         {"ids": stix_ids}).scalars().all()
     if held:
         known = set(conn.execute(select(shared_id_table.c.stix_id).where(
-            shared_id_table.c.stix_id.in_(bindparam("ids", expanding=True))), {"ids": list(held)}).scalars())
+            in_list(shared_id_table.c.stix_id, "ids")), {"ids": list(held)}).scalars())
         if fresh := [{"stix_id": stix_id} for stix_id in held if stix_id not in known]:
             conn.execute(insert(shared_id_table), fresh)
 
@@ -452,13 +453,13 @@ def _insert_objects(conn: Connection, rows: list[dict], candidates: Sequence[Can
         row["is_latest"] = row["version"] == newest[(row["stix_id"], row["producer_id"])]
     demoted = [r.seq for r in existing if r.is_latest and r.version < newest[(r.stix_id, r.producer_id)]]
     if demoted:
-        conn.execute(update(_objects).where(_objects.c.seq.in_(bindparam("seqs", expanding=True)))
+        conn.execute(update(_objects).where(in_list(_objects.c.seq, "seqs"))
                      .values(is_latest=False), {"seqs": demoted})
     conn.execute(insert(_objects), rows)
     _note_shared(conn, sorted({r["stix_id"] for r in rows}))
     keys = conn.execute(
         select(_objects.c.seq, _objects.c.stix_id, _objects.c.version).where(
-            _objects.c.stix_id.in_(bindparam("ids", expanding=True)),
+            in_list(_objects.c.stix_id, "ids"),
             _objects.c.producer_id.is_not_distinct_from(rows[0]["producer_id"]),
         ), {"ids": list({r["stix_id"] for r in rows})}
     ).all()
@@ -506,7 +507,7 @@ def add_to_collection(conn: Connection, collection_id: str, object_seqs: list[in
     rows = conn.execute(
         select(_objects.c.seq, _objects.c.stix_id, _objects.c.type, _objects.c.spec_version, _objects.c.version,
                _objects.c.producer_id, _objects.c.release_at)
-        .where(_objects.c.seq.in_(bindparam("seqs", expanding=True))), {"seqs": object_seqs}
+        .where(in_list(_objects.c.seq, "seqs")), {"seqs": object_seqs}
     ).all()
     order = {seq: i for i, seq in enumerate(object_seqs)}
     rows = sorted(rows, key=lambda r: order[r.seq])
@@ -568,7 +569,7 @@ def _set_version_flags(conn: Connection, collection_id: str, members: list[dict]
         select(_membership.c.seq, _membership.c.stix_id, _membership.c.producer_id, _membership.c.version,
                _membership.c.is_first, _membership.c.is_latest)
         .where(_membership.c.collection_id == collection_id, _membership.c.date_added != PENDING,
-               _membership.c.stix_id.in_(bindparam("ids", expanding=True))),
+               in_list(_membership.c.stix_id, "ids")),
         {"ids": list({r["stix_id"] for r in members})},
     ).all()
     span: dict[tuple[str, int | None], tuple[int, int]] = {}
@@ -583,7 +584,7 @@ def _set_version_flags(conn: Connection, collection_id: str, members: list[dict]
     not_latest = [r.seq for r in present if r.is_latest and r.version < span[(r.stix_id, r.producer_id)][1]]
     for flag, seqs in (("is_first", not_first), ("is_latest", not_latest)):
         if seqs:
-            conn.execute(update(_membership).where(_membership.c.seq.in_(bindparam("seqs", expanding=True)))
+            conn.execute(update(_membership).where(in_list(_membership.c.seq, "seqs"))
                          .values({flag: False}), {"seqs": seqs})
 
 
@@ -619,7 +620,7 @@ def refresh_version_flags(conn: Connection, collection_id: str, stix_ids: Sequen
     conn.execute(
         update(_membership)
         .where(_membership.c.collection_id == collection_id, _membership.c.date_added != PENDING,
-               _membership.c.stix_id.in_(bindparam("ids", expanding=True)))
+               in_list(_membership.c.stix_id, "ids"))
         .values(is_latest=_membership.c.version == newest, is_first=_membership.c.version == oldest),
         {"ids": list(stix_ids)},
     )
@@ -646,5 +647,5 @@ def exchange_object_seqs(conn: Connection, stix_ids: Sequence[str]) -> list[int]
     if not stix_ids:
         return []
     return list(conn.execute(select(_objects.c.seq).where(
-        _objects.c.stix_id.in_(bindparam("ids", expanding=True)), _objects.c.producer_id.is_(None),
+        in_list(_objects.c.stix_id, "ids"), _objects.c.producer_id.is_(None),
         _objects.c.is_latest), {"ids": list(stix_ids)}).scalars())
