@@ -435,3 +435,38 @@ def test_the_admin_api_is_for_operators_only(server: Server) -> None:
         assert lab.client.request(method, f"{base}{path}", json={"name": "x"}).status_code == 403, path
         assert httpx.request(method, f"{base}{path}", json={}, headers={"Accept": TAXII},
                              verify=TLS).status_code == 401, path
+
+
+# ------------------------------------------------------------------ operator text longer than its column
+
+_LONG = "x" * 201
+
+
+@pytest.mark.parametrize("method,path,body,message", [
+    ("POST", "/admin/participants", {"slug": "long-name", "name": _LONG, "kind": "lab"},
+     "the name must be at most 200 characters, not 201"),
+    ("POST", "/admin/participants", {"slug": "long-sector", "name": "n", "kind": "lab", "sectors": ["s" * 65]},
+     "a sector must be at most 64 characters, not 65"),
+    ("PATCH", "/admin/participants/{slug}", {"name": _LONG}, "the name must be at most 200 characters, not 201"),
+    ("POST", "/admin/participants/{slug}/keys", {"label": _LONG},
+     "the key's label must be at most 200 characters, not 201"),
+    ("POST", "/admin/collections", {"alias": "long-title", "title": _LONG},
+     "the title must be at most 200 characters, not 201"),
+    ("POST", "/admin/collections", {"alias": "long-group", "title": "t", "default_group": "g" * 65},
+     "the default group must be at most 64 characters, not 65"),
+    ("PATCH", "/admin/collections/shared", {"title": _LONG}, "the title must be at most 200 characters, not 201"),
+    ("POST", "/admin/collections/shared/grants", {"subject": "group:" + "g" * 65, "read": True},
+     "a group name must be at most 64 characters, not 65"),
+])
+def test_text_longer_than_its_column_is_a_422_that_changes_nothing(server: Server, method: str, path: str,
+                                                                  body: dict[str, Any], message: str) -> None:
+    """Names, labels, titles, sectors and groups longer than the store keeps were a 500 on PostgreSQL (value too
+    long for character varying) and stored whole on SQLite; now the operator is told the limit, and nothing is
+    written on either."""
+    holder = server.add_participant(f"holder-{abs(hash(path + message)) % 10**6}")
+    with server.admin_client() as admin:
+        before = [admin.get(p).json() for p in ("/admin/participants", "/admin/collections")]
+        answer = admin.request(method, path.format(slug=holder.slug), json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["description"] == message
+        assert [admin.get(p).json() for p in ("/admin/participants", "/admin/collections")] == before

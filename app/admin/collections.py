@@ -9,11 +9,12 @@ from sqlalchemy import Connection
 from app.config import get_settings
 from app.errors import Conflict, NotFound
 from app.feeds.definitions import definition_file
-from app.participants.registry import RegistryError, parse_subject
+from app.participants.registry import RegistryError, check_fits, parse_subject
 from app.sharing.exchange import publish_definitions
 from app.store import collections as store
 from app.store.collections import CollectionRow, Subject
 from app.store.engine import now_us
+from app.store.models import collection_table
 from app.store.participants import get_participant_by_slug
 
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}\Z")
@@ -25,6 +26,8 @@ def add_collection(conn: Connection, alias: str, title: str, api_root: str, *, p
     """A new collection, already holding the exchange's definitions (TLP, extensions) for its readers."""
     if not _ALIAS.match(alias):
         raise RegistryError(f"alias {alias!r} must be lower-case letters, digits, '-' and '_'")
+    check_fits("the title", title, collection_table.c.title)
+    check_fits("the default group", default_group, collection_table.c.default_group)
     if store.get_api_root(conn, api_root) is None:
         raise NotFound(f"no API root {api_root!r}")
     if store.find_collection(conn, alias, api_root) is not None:
@@ -136,6 +139,7 @@ def change(conn: Connection, collection: str, *, title: str | None = None, descr
     if title is not None:
         if not title.strip():
             raise RegistryError("a collection's title cannot be empty")
+        check_fits("the title", title, collection_table.c.title)
         if (holder := store.title_holder(conn, row.api_root, title, other_than=row.id)) is not None:
             raise RegistryError(f"API root {row.api_root!r} already has a collection titled {title!r} ({holder}): "
                                 "TAXII clients such as XSOAR and OpenCTI select collections by title, so titles "

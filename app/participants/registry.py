@@ -3,8 +3,9 @@
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection
 
 from app.config import get_settings
 from app.errors import NotFound, Refused
@@ -14,6 +15,7 @@ from app.sharing.exchange import reserved_objects
 from app.store import participants as store
 from app.store.collections import Subject, find_collection
 from app.store.engine import now_us
+from app.store.models import api_key_table, grant_table, participant_sector_table, participant_table
 from app.store.objects import withdraw_participant_copies
 
 KINDS = ("lab", "agency", "vendor", "operator")
@@ -25,6 +27,14 @@ class RegistryError(Refused):
     API root that does not exist raises ``app.errors.NotFound``.)"""
 
 
+def check_fits(what: str, value: str | None, column: Column[Any]) -> None:
+    """An operator's free text (a name, a title, a label, a sector) fits its column: a longer one was a 500 on
+    PostgreSQL, which refuses what exceeds a VARCHAR's length, and was stored whole by SQLite, which does not."""
+    limit = getattr(column.type, "length", None)  # String's, or through SQLModel's AutoString decorator
+    if value is not None and limit is not None and len(value) > limit:
+        raise RegistryError(f"{what} must be at most {limit} characters, not {len(value)}")
+
+
 def parse_subject(text: str) -> Subject:
     """A grant subject: ``SLUG``, ``group:NAME``, ``kind:KIND`` or ``everyone`` (every participant); raises
     RegistryError. Whether a slug names a participant is the caller's question (a feed may grant one that is
@@ -33,6 +43,7 @@ def parse_subject(text: str) -> Subject:
         return Subject("kind", "*")
     prefix, sep, value = text.partition(":")
     if sep and prefix == "group" and value:
+        check_fits("a group name", value, grant_table.c.subject)
         return Subject("group", value)
     if sep and prefix == "kind":
         if value not in KINDS:
@@ -40,6 +51,7 @@ def parse_subject(text: str) -> Subject:
         return Subject("kind", value)
     if sep:
         raise RegistryError(f"grant subject {text!r} must be SLUG, group:NAME, kind:KIND or everyone")
+    check_fits("a participant's slug", text, grant_table.c.subject)
     return Subject("participant", text)
 
 
@@ -63,6 +75,9 @@ def add_participant(conn: Connection, slug: str, name: str, kind: str, groups: l
     for group in groups or []:
         if not _SLUG.match(group):
             raise RegistryError(f"group {group!r} must be lower-case letters, digits and '-'")
+    check_fits("the name", name, participant_table.c.name)
+    for sector in sectors or []:
+        check_fits("a sector", sector, participant_sector_table.c.sector)
     if store.get_participant_by_slug(conn, slug) is not None:
         raise RegistryError(f"participant {slug!r} already exists")
     if identity_id is not None:
@@ -140,6 +155,7 @@ def _check_identity_id(identity_id: str) -> None:
 def issue_key(conn: Connection, slug: str, label: str | None = None, expires_at: int | None = None,
               now: int | None = None) -> NewKey:
     """A new key for ``slug``, working until ``expires_at`` (µs; None: until revoked)."""
+    check_fits("the key's label", label, api_key_table.c.label)
     participant = _participant(conn, slug)
     key = new_key()
     store.insert_key(conn, key_id=key.key_id, participant_id=participant.id, secret_hash=key.secret_hash,
@@ -199,8 +215,7 @@ def update_participant(conn: Connection, slug: str, name: str | None = None, add
         raise RegistryError("nothing to change: give a new name, groups to add or groups to remove")
     if name is not None and not name.strip():
         raise RegistryError("the name must not be empty")
-    if name is not None and len(name) > 200:
-        raise RegistryError("the name must be at most 200 characters")
+    check_fits("the name", name, participant_table.c.name)
     for group in add:
         if not _SLUG.match(group):
             raise RegistryError(f"group {group!r} must be lower-case letters, digits and '-'")
