@@ -307,6 +307,23 @@ def test_a_bad_feed_file_stops_startup_naming_the_file_and_the_problem(tmp_path:
         database.drop()
 
 
+
+@pytest.mark.parametrize("options,problem", [
+    ({"default_group": "g" * 65}, "default_group: '" + "g" * 65 + "' is too long"),
+    ({"read": ("group:" + "g" * 65,)}, "access.read.0: 'group:" + "g" * 65 + "' does not match"),
+    ({"read": ("p" * 65,)}, "access.read.0: '" + "p" * 65 + "' does not match"),
+])
+def test_a_feed_file_naming_a_group_or_slug_longer_than_the_store_keeps_is_refused(options: dict[str, Any],
+                                                                                 problem: str) -> None:
+    """Group names and slugs are kept in columns of 64: a feed file with a longer default group stopped the server
+    with a database error on PostgreSQL (value too long for character varying(64)), and one granting a longer
+    group or slug with a traceback; now the file is refused like any other bad one, naming the field."""
+    text = feed_toml(new_id(), "too-long", selector={"types": ["indicator"]}, **{"read": ("everyone",), **options})
+    with pytest.raises(FeedError) as refused:
+        parse_feed(text, "too-long.toml")
+    assert str(refused.value).startswith(f"too-long.toml: {problem}")
+
+
 # ------------------------------------------------------------------ a live exchange with feeds
 
 PI_FEED, INTEL_FEED, PUBLIC_FEED, AGENCY_FEED = (str(uuid.uuid4()) for _ in range(4))
