@@ -25,8 +25,9 @@ class _InList(ColumnElement[bool]):
     type = Boolean()
     _is_implicitly_boolean = True  # a comparison, as IN is: no "= 1" after it where booleans are integers (SQLite)
     inherit_cache = True
-    # what makes two of these the same statement for SQLAlchemy's compiled cache
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]  # noqa: RUF012 (SQLAlchemy declares it a list)
+    # what makes two of these the same statement for SQLAlchemy's compiled cache (a list, as SQLAlchemy declares it)
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column
