@@ -27,10 +27,14 @@ def _status(lab: Participant, cid: str, *objects: dict) -> dict:
     return response.json()
 
 
+def _custom_object(stix_type: str) -> dict:
+    return {"type": stix_type, "spec_version": "2.1", "id": f"{stix_type}--{uuid.uuid4()}", "created": ts(),
+            "modified": ts(), "object_marking_refs": [TLP_GREEN], "text": "hello"}
+
+
 def test_custom_properties_and_types_are_named(lab: Participant, target: str) -> None:
     typo = indicator(indicator_type=["malicious-activity"], x_lab_score=7)
-    custom = {"type": "x-lab-note", "spec_version": "2.1", "id": f"x-lab-note--{uuid.uuid4()}", "created": ts(),
-              "modified": ts(), "object_marking_refs": [TLP_GREEN], "text": "hello"}
+    custom = _custom_object("x-lab-note")
     clean = indicator()
     status = _status(lab, target, typo, custom, clean)
     assert (status["success_count"], status["failure_count"]) == (3, 0)
@@ -41,11 +45,6 @@ def test_custom_properties_and_types_are_named(lab: Participant, target: str) ->
     assert "'x-lab-note' is a custom object type" in messages[custom["id"]]
     assert messages[clean["id"]] is None
 
-
-
-def _custom_object(stix_type: str) -> dict:
-    return {"type": stix_type, "spec_version": "2.1", "id": f"{stix_type}--{uuid.uuid4()}", "created": ts(),
-            "modified": ts(), "object_marking_refs": [TLP_GREEN], "text": "hello"}
 
 
 def test_a_type_longer_than_the_store_holds_is_refused_by_name(lab: Participant, target: str) -> None:

@@ -56,11 +56,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def counted(srv: Server, name: str, at_least: float, **labels: str) -> Samples:
-    """A scrape in which ``name`` with ``labels`` has reached ``at_least`` (or the last one, after 10 s). A request
-    is counted once its answer has gone out (``app.main._Observe`` observes in its ``finally``), so a scrape sent
-    right after the answer can reach the server first: seen once in CI, on the 404 below."""
-    deadline = time.monotonic() + 10
+def counted(srv: Server, name: str, at_least: float, patience: float = 10, **labels: str) -> Samples:
+    """A scrape in which ``name`` with ``labels`` has reached ``at_least`` (or the last one, after ``patience``
+    seconds). A request is counted once its answer has gone out (``app.main._Observe`` observes in its
+    ``finally``), so a scrape sent right after the answer can reach the server first: seen once in CI, on the 404
+    below."""
+    deadline = time.monotonic() + patience
     while True:
         samples = scrape(srv)
         if value(samples, name, **labels) >= at_least or time.monotonic() > deadline:
@@ -72,11 +73,8 @@ def test_database_pool_use(exchange: Server) -> None:
     """First in the module, before any request but the start's health checks: every worker reports its pool
     from its own start, whether or not a request has reached it yet (it used to make its pool at the first request
     that needed the database, so the sum depended on which worker the kernel had handed connections to)."""
-    deadline = time.monotonic() + 30  # the second worker may still be starting when the first one answers
-    samples = scrape(exchange)
-    while value(samples, "aisx_db_pool_size") < 3 * 5 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        samples = scrape(exchange)
+    # the second worker may still be starting when the first one answers
+    samples = counted(exchange, "aisx_db_pool_size", 3 * 5, patience=30)
     size = value(samples, "aisx_db_pool_size")
     assert size >= 3 * 5  # the supervisor (jobs) and both workers, each with its pool
     assert 0 <= value(samples, "aisx_db_pool_checked_out") <= 3 * size

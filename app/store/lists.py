@@ -46,11 +46,11 @@ def _expanding_in(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(_InList, "postgresql")
 def _equals_any_of_array(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    array = bindparam(element.name, type_=array_of(element.column.type))
+    array = bindparam(element.name, type_=_array_of(element.column.type))
     return compiler.process(element.column == any_(array), **kw)
 
 
-def array_of(column_type: TypeEngine[Any]) -> ARRAY[Any]:
+def _array_of(column_type: TypeEngine[Any]) -> ARRAY[Any]:
     """The PostgreSQL array type for values of a column. Strings without the column's length: a cast to
     ``VARCHAR(150)[]`` cuts longer values to 150 characters, so that a longer id would equal a stored one with the
     same first 150 characters; unbounded, it compares (and, inserted, is refused by the column) as it is."""
